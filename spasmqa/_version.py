@@ -1,0 +1,3 @@
+"""The version of spasmqa, in one place (read by the build backend too)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,178 @@
+"""Answers: the ``Index`` that answers questions, and the ``Answer`` and ``Passage`` it returns."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, overload
+
+from spasmqa.chunking import Chunk
+from spasmqa.corpus import Document, load_corpus
+from spasmqa.embedding import Embedder
+from spasmqa.errors import IndexMismatchError, QueryError
+from spasmqa.index import Manifest, StoredIndex, check_model, sha256_text
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved passage with its provenance: ``text == document.text[start:end]``.
+
+    ``score`` is the cosine similarity between the question and the passage as embedded (with its title
+    and section line), from -1 to 1; higher is closer.
+    """
+
+    rank: int
+    score: float
+    text: str
+    doc_id: str
+    title: str
+    source: str
+    section: str
+    start: int
+    end: int
+    chunk_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer(Sequence[Passage]):
+    """The passages retrieved for a question, best first; iterate, index or ``len()`` it like a list."""
+
+    question: str
+    passages: tuple[Passage, ...]
+
+    @overload
+    def __getitem__(self, index: int) -> Passage: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Passage]: ...
+    def __getitem__(self, index: int | slice) -> Passage | Sequence[Passage]:
+        return self.passages[index]
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def __iter__(self) -> Iterator[Passage]:
+        return iter(self.passages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "passages": [passage.to_dict() for passage in self.passages]}
+
+
+class Index:
+    """A built index, ready to answer questions over its documents.
+
+    Get one from ``spasmqa.build()`` or ``spasmqa.load()``. Reads are safe from many threads at once (the
+    model loads and is checked once); building replaces the directory atomically and is meant to run in
+    one process at a time.
+
+    Example:
+        >>> index = spasmqa.load("my-index")
+        >>> index.ask("why do my calves cramp at night?", k=3)[0].title
+    """
+
+    def __init__(self, stored: StoredIndex, embedder: Embedder) -> None:
+        self._stored = stored
+        self._embedder = embedder
+        self._model_checked = False
+        self._lock = threading.Lock()
+        self._documents: tuple[Document, ...] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._stored.path
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._stored.manifest
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        return self._stored.chunks
+
+    def __repr__(self) -> str:
+        manifest = self.manifest
+        return (
+            f"Index({str(self.path)!r}, documents={len(manifest.documents)}, chunks={manifest.chunk_count}, "
+            f"model={manifest.model_id!r})"
+        )
+
+    def ask(self, question: str, *, k: int = 5) -> Answer:
+        """The ``k`` passages closest to ``question``, best first (``k`` above the chunk count returns all).
+
+        Example:
+            >>> answer = index.ask("what helps a charley horse?", k=3)
+            >>> [(p.doc_id, p.section, p.start, p.end) for p in answer]
+        """
+        _check_question(question)
+        _check_k(k)
+        self._ensure_model_checked()
+        scores, rows = self._stored.search(self._embedder.encode([question]), k)
+        # Sorting by row number among equal scores makes rankings reproducible.
+        ranked = sorted(((float(s), int(r)) for s, r in zip(scores[0], rows[0]) if r >= 0), key=lambda x: (-x[0], x[1]))
+        return Answer(question, tuple(self._passage(rank, score, row) for rank, (score, row) in enumerate(ranked, 1)))
+
+    def _ensure_model_checked(self) -> None:
+        if not self._model_checked:
+            with self._lock:
+                if not self._model_checked:
+                    check_model(self.manifest, self._embedder, self.path)
+                    self._model_checked = True
+
+    def _passage(self, rank: int, score: float, row: int) -> Passage:
+        chunk = self._stored.chunks[row]
+        info = self.manifest.document(chunk.doc_id)
+        return Passage(
+            rank=rank,
+            score=round(score, 6),
+            text=chunk.text,
+            doc_id=chunk.doc_id,
+            title=info.title,
+            source=info.source,
+            section=chunk.section,
+            start=chunk.start,
+            end=chunk.end,
+            chunk_id=chunk.chunk_id,
+        )
+
+    def documents(self) -> tuple[Document, ...]:
+        """The documents this index was built from, read again from its corpus folder and checked unchanged."""
+        if self._documents is None:
+            documents = load_corpus(self.manifest.corpus_dir)
+            expected = {info.doc_id: info.text_sha256 for info in self.manifest.documents}
+            current = {doc.doc_id: sha256_text(doc.text) for doc in documents}
+            if current != expected:
+                changed = sorted(set(current.items()) ^ set(expected.items()))
+                raise IndexMismatchError(
+                    f"the corpus at {self.manifest.corpus_dir} changed since the index at {self.path} was built "
+                    f"({', '.join(sorted({doc_id for doc_id, _ in changed}))}); rebuild it with "
+                    f"`spasmqa build --corpus {self.manifest.corpus_dir} --out {self.path}`"
+                )
+            self._documents = documents
+        return self._documents
+
+    def get_document(self, doc_id: str) -> Document:
+        """One document by id; ``KeyError`` names the ids there are."""
+        for document in self.documents():
+            if document.doc_id == doc_id:
+                return document
+        raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in self.documents())}")
+
+
+def _check_question(question: object) -> None:
+    if not isinstance(question, str):
+        raise QueryError(f"the question must be a str, got {type(question).__name__}; pass the question as text")
+    if not question.strip():
+        raise QueryError("the question is empty; ask something in words, e.g. ask('what causes leg cramps?')")
+
+
+def _check_k(k: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise QueryError(f"k must be a positive integer (how many passages to return), got {k!r}")

@@ -1,0 +1,155 @@
+"""The entry functions: ``build`` and ``load`` an index, and ``ask`` the default one over the bundled corpus."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+from spasmqa.answers import Answer, Index
+from spasmqa.chunking import ChunkSettings
+from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
+from spasmqa.embedding import DEFAULT_MODEL, Embedder
+from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SpasmqaError
+from spasmqa.index import BuildSummary, build_index, read_index, sha256_text
+
+logger = logging.getLogger("spasmqa")
+
+_default_lock = threading.Lock()
+_default_index: Index | None = None
+
+
+def home() -> Path:
+    """Where spasmqa keeps the indexes it builds by itself: ``$SPASMQA_HOME``, else the user's cache folder."""
+    configured = os.environ.get("SPASMQA_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "spasmqa"
+
+
+def default_index_dir(corpus_dir: str | Path | None = None) -> Path:
+    """The index directory ``build()`` uses when given none: one per corpus folder under ``home()``."""
+    if corpus_dir is None:
+        return home() / "indexes" / "default"
+    folder = Path(corpus_dir).expanduser().resolve()
+    return home() / "indexes" / f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+
+
+def build(
+    corpus_dir: str | Path | None = None,
+    index_dir: str | Path | None = None,
+    *,
+    model: str | None = None,
+    settings: ChunkSettings | None = None,
+    progress: bool = False,
+) -> Index:
+    """Build an index of a folder of ``.txt``/``.md`` files (default: the bundled corpus) and return it.
+
+    ``model`` is any sentence-transformers model name or folder on this machine (default: the bundled
+    all-MiniLM-L6-v2); ``settings`` controls chunking. Without ``index_dir`` the index goes under
+    ``home()``.
+
+    Example:
+        >>> index = spasmqa.build("my-notes/", "my-notes-index")
+        >>> index.ask("how do I stop a cramp?")[0].text
+    """
+    index, _ = build_with_summary(corpus_dir, index_dir, model=model, settings=settings, progress=progress)
+    return index
+
+
+def build_with_summary(
+    corpus_dir: str | Path | None = None,
+    index_dir: str | Path | None = None,
+    *,
+    model: str | None = None,
+    settings: ChunkSettings | None = None,
+    progress: bool = False,
+) -> tuple[Index, BuildSummary]:
+    """``build()``, also returning the figures of the build (what the build command prints)."""
+    embedder = Embedder(model)
+    target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir)
+    try:
+        stored, summary = build_index(
+            corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), progress=progress
+        )
+    except PermissionError as exc:
+        raise SpasmqaError(
+            f"cannot write the index at {target} ({exc.strerror}); pass a writable index_dir/--out, "
+            "or set SPASMQA_HOME to a folder you can write to"
+        ) from exc
+    return Index(stored, embedder), summary
+
+
+def load(index_dir: str | Path, *, model: str | None = None) -> Index:
+    """Open an index directory built by ``build()``, checking its files, format and model.
+
+    Without ``model`` the index's own model is used; with it, it must be the model the index was built with.
+
+    Example:
+        >>> index = spasmqa.load("my-notes-index")
+        >>> len(index.ask("night cramps"))
+    """
+    stored = read_index(index_dir)
+    return Index(stored, Embedder(model if model is not None else stored.manifest.model_id))
+
+
+def default_index() -> Index:
+    """The index of the bundled corpus, built under ``home()`` on first use and rebuilt when out of date."""
+    global _default_index
+    with _default_lock:
+        if _default_index is None:
+            _default_index = _load_or_build_default()
+        return _default_index
+
+
+def _load_or_build_default() -> Index:
+    path = default_index_dir()
+    try:
+        index = load(path)
+        reason = _out_of_date(index)
+    except IndexNotFoundError:
+        reason = "it does not exist yet"
+    except (IndexCorruptError, IndexMismatchError) as exc:
+        reason = str(exc)
+    if reason is None:
+        return index
+    logger.info("building the default index at %s (%s)", path, reason)
+    return build(index_dir=path)
+
+
+def _out_of_date(index: Index) -> str | None:
+    manifest = index.manifest
+    if manifest.model_id != DEFAULT_MODEL or manifest.chunking != ChunkSettings():
+        return "it was built with other settings"
+    current = {doc.doc_id: sha256_text(doc.text) for doc in load_corpus(bundled_corpus_dir())}
+    if current != {info.doc_id: info.text_sha256 for info in manifest.documents}:
+        return "the bundled corpus changed"
+    return None
+
+
+def ask(question: str, *, k: int = 5) -> Answer:
+    """The ``k`` passages of the bundled corpus that best answer ``question``, best first, with provenance.
+
+    Example:
+        >>> answer = spasmqa.ask("why do my legs cramp at night?")
+        >>> top = answer[0]
+        >>> top.title, top.section, top.start, top.end, top.score
+    """
+    return default_index().ask(question, k=k)
+
+
+def documents() -> tuple[Document, ...]:
+    """The documents of the bundled corpus, cleaned, in file-name order."""
+    return load_corpus(bundled_corpus_dir())
+
+
+def get_document(doc_id: str) -> Document:
+    """One bundled document by id; ``KeyError`` lists the ids there are."""
+    docs = documents()
+    for document in docs:
+        if document.doc_id == doc_id:
+            return document
+    raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in docs)}")

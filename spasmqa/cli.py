@@ -1,0 +1,112 @@
+"""The ``spasmqa`` command: argument parsing and printing around the public functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from spasmqa._version import __version__
+from spasmqa.answers import Answer
+from spasmqa.errors import SpasmqaError
+
+SAMPLE_QUESTION = "Why do my legs cramp at night, and what can I do about it?"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (1 with a one-line message for any spasmqa error)."""
+    args = _parser().parse_args(argv)
+    _quiet_third_party_output()
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("spasmqa").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        args.run(args)
+    except SpasmqaError as exc:
+        print(f"spasmqa: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spasmqa", description="Ask questions of a document collection.")
+    parser.add_argument("--version", action="version", version=f"spasmqa {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what spasmqa does (model loads, builds)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build an index of a folder of .txt/.md files")
+    build.add_argument("--corpus", help="folder of documents (default: the bundled muscle-spasm articles)")
+    build.add_argument("--out", help="index directory to write (default: under $SPASMQA_HOME)")
+    build.add_argument("--model", help="sentence-transformers model name or folder (default: all-MiniLM-L6-v2)")
+    build.add_argument("--max-tokens", type=int, help="largest chunk in model tokens, context included")
+    build.add_argument("--overlap", type=int, help="tokens of overlap between neighbouring chunks")
+    build.add_argument("--context", choices=("none", "section", "title+section"), help="what is embedded above a chunk")
+    build.set_defaults(run=_run_build)
+
+    ask = commands.add_parser("ask", help="print the passages that answer a question")
+    ask.add_argument("question", help="the question, in plain words (quote it)")
+    ask.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
+    ask.add_argument("--index", help="index directory (default: the bundled corpus's index, built when missing)")
+    ask.add_argument("--json", action="store_true", help='print {"question": ..., "passages": [...]} as JSON')
+    ask.set_defaults(run=_run_ask)
+
+    demo = commands.add_parser("demo", help="answer a sample question on the bundled corpus")
+    demo.set_defaults(run=lambda args: _print_answer(_ask(SAMPLE_QUESTION, k=3, index_dir=None)))
+    return parser
+
+
+def _quiet_third_party_output() -> None:
+    # The model loader's per-weight progress bar says nothing a user needs; embedding progress is ours.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _run_build(args: argparse.Namespace) -> None:
+    from spasmqa.api import build_with_summary
+    from spasmqa.chunking import ChunkSettings
+
+    overrides = {
+        name: value
+        for name, value in (("max_tokens", args.max_tokens), ("overlap_tokens", args.overlap), ("context", args.context))
+        if value is not None
+    }
+    _, summary = build_with_summary(
+        args.corpus, args.out, model=args.model, settings=ChunkSettings(**overrides), progress=True
+    )
+    print(
+        f"built index at {summary.path}\n"
+        f"  documents  {summary.documents}\n"
+        f"  chunks     {summary.chunks}\n"
+        f"  tokens per chunk  min {summary.tokens_min}  median {summary.tokens_median:g}  max {summary.tokens_max}\n"
+        f"  model      {summary.model_id}\n"
+        f"  seconds    {summary.seconds:.1f}"
+    )
+
+
+def _run_ask(args: argparse.Namespace) -> None:
+    answer = _ask(args.question, k=args.k, index_dir=args.index)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(answer)
+
+
+def _ask(question: str, *, k: int, index_dir: str | None) -> Answer:
+    import spasmqa
+
+    if index_dir is None:
+        return spasmqa.ask(question, k=k)
+    return spasmqa.load(index_dir).ask(question, k=k)
+
+
+def _print_answer(answer: Answer) -> None:
+    print(f"Q: {answer.question}\n")
+    for passage in answer:
+        heading = f"{passage.title} › {passage.section}" if passage.section and passage.section != passage.title else passage.title
+        print(f"{passage.rank}. {heading}   (score {passage.score:.3f})")
+        print(f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}")
+        for line in passage.text.split("\n"):
+            print(textwrap.fill(line, width=100, initial_indent="   | ", subsequent_indent="   |   "))
+        print()

@@ -1,0 +1,52 @@
+"""Shared fixtures: one real index of the bundled corpus per test session, in a private SPASMQA_HOME."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import spasmqa
+from spasmqa import api
+from spasmqa.corpus import Document, load_corpus
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spasmqa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test runs with its own SPASMQA_HOME, so nothing touches the user's cache."""
+    home = tmp_path_factory.mktemp("spasmqa-home")
+    previous = os.environ.get("SPASMQA_HOME")
+    os.environ["SPASMQA_HOME"] = str(home)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    yield home
+    if previous is None:
+        del os.environ["SPASMQA_HOME"]
+    else:
+        os.environ["SPASMQA_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def index(spasmqa_home: Path) -> spasmqa.Index:
+    """The default index of the bundled corpus, built once; ``spasmqa.ask()`` uses this same one."""
+    return api.default_index()
+
+
+@pytest.fixture(scope="session")
+def corpus_docs() -> tuple[Document, ...]:
+    return load_corpus()
+
+
+@pytest.fixture(scope="session")
+def docs_by_id(corpus_docs: tuple[Document, ...]) -> dict[str, Document]:
+    return {doc.doc_id: doc for doc in corpus_docs}
+
+
+def subprocess_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["SPASMQA_HOME"] = str(home)
+    env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    return env
