@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import spasmqa
 from spasmqa.chunking import (
+    MIN_TEXT_BUDGET,
     Chunk,
     ChunkSettings,
     chunk_document,
@@ -190,6 +191,12 @@ def test_chunking_properties_on_generated_text(raw: str, max_tokens: int, overla
     text = clean_text(raw).text
     doc = make_doc(text)
     chunk_settings = ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap, context=context)
+    sections = {b.section for b in parse_blocks(text) if b.kind != "heading"}
+    budgets = [max_tokens - 2 - count_words([context_line(chunk_settings, doc.title, s)])[0] for s in sections]
+    if any(budget < MIN_TEXT_BUDGET for budget in budgets):
+        with pytest.raises(ChunkingError, match="context line"):
+            chunk_document(doc, chunk_settings, count_words, special_tokens=2)
+        return
     chunks = chunk_document(doc, chunk_settings, count_words, special_tokens=2)
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text
