@@ -6,6 +6,7 @@ from spasmqa.api import ask, build, documents, get_document, load
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document
 from spasmqa.errors import SpasmqaError
+from spasmqa.evaluation import evaluate
 
 __all__ = [
     "Answer",
@@ -18,6 +19,7 @@ __all__ = [
     "ask",
     "build",
     "documents",
+    "evaluate",
     "get_document",
     "load",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -13,6 +13,10 @@ from spasmqa.corpus import Document, load_corpus
 from spasmqa.embedding import Embedder
 from spasmqa.errors import IndexMismatchError, QueryError
 from spasmqa.index import Manifest, StoredIndex, check_model, sha256_text
+from spasmqa.lexical import LexicalIndex
+
+MODES = ("dense", "lexical")
+DEFAULT_MODE = "dense"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Index:
         self._model_checked = False
         self._lock = threading.Lock()
         self._documents: tuple[Document, ...] | None = None
+        self._lexical_cache: LexicalIndex | None = None
 
     @property
     def path(self) -> Path:
@@ -104,8 +109,12 @@ class Index:
             f"model={manifest.model_id!r})"
         )
 
-    def ask(self, question: str, *, k: int = 5) -> Answer:
-        """The ``k`` passages closest to ``question``, best first (``k`` above the chunk count returns all).
+    def ask(self, question: str, *, k: int = 5, mode: str = DEFAULT_MODE) -> Answer:
+        """The ``k`` passages that best answer ``question``, best first (``k`` above the chunk count returns all).
+
+        ``mode`` is ``"dense"`` (embedding similarity; ``score`` is a cosine) or ``"lexical"`` (BM25 over
+        stemmed words; ``score`` is the BM25 score, and only passages sharing a word with the question
+        come back).
 
         Example:
             >>> answer = index.ask("what helps a charley horse?", k=3)
@@ -113,11 +122,25 @@ class Index:
         """
         _check_question(question)
         _check_k(k)
+        _check_mode(mode)
+        ranked = self._dense(question, k) if mode == "dense" else self._lexical(question, k)
+        return Answer(question, tuple(self._passage(rank, score, row) for rank, (score, row) in enumerate(ranked, 1)))
+
+    def _dense(self, question: str, k: int) -> list[tuple[float, int]]:
         self._ensure_model_checked()
         scores, rows = self._stored.search(self._embedder.encode([question]), k)
-        # Sorting by row number among equal scores makes rankings reproducible.
-        ranked = sorted(((float(s), int(r)) for s, r in zip(scores[0], rows[0]) if r >= 0), key=lambda x: (-x[0], x[1]))
-        return Answer(question, tuple(self._passage(rank, score, row) for rank, (score, row) in enumerate(ranked, 1)))
+        return _best_first(zip(scores[0].tolist(), rows[0].tolist()), k)
+
+    def _lexical(self, question: str, k: int) -> list[tuple[float, int]]:
+        scores = self._lexical_index().scores(question)
+        return _best_first(((float(scores[row]), row) for row in scores.nonzero()[0].tolist()), k)
+
+    def _lexical_index(self) -> LexicalIndex:
+        if self._lexical_cache is None:
+            with self._lock:
+                if self._lexical_cache is None:
+                    self._lexical_cache = LexicalIndex([chunk.embedding_input for chunk in self.chunks])
+        return self._lexical_cache
 
     def _ensure_model_checked(self) -> None:
         if not self._model_checked:
@@ -164,6 +187,16 @@ class Index:
             if document.doc_id == doc_id:
                 return document
         raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in self.documents())}")
+
+
+def _best_first(scored_rows: Iterable[tuple[float, int]], k: int) -> list[tuple[float, int]]:
+    """Highest score first; among equal scores the lower row first, so rankings are reproducible."""
+    return sorted(((score, row) for score, row in scored_rows if row >= 0), key=lambda item: (-item[0], item[1]))[:k]
+
+
+def _check_mode(mode: object) -> None:
+    if mode not in MODES:
+        raise QueryError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
 
 
 def _check_question(question: object) -> None:

@@ -8,7 +8,7 @@ import os
 import threading
 from pathlib import Path
 
-from spasmqa.answers import Answer, Index
+from spasmqa.answers import DEFAULT_MODE, Answer, Index
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.embedding import DEFAULT_MODEL, Embedder
@@ -130,15 +130,17 @@ def _out_of_date(index: Index) -> str | None:
     return None
 
 
-def ask(question: str, *, k: int = 5) -> Answer:
+def ask(question: str, *, k: int = 5, mode: str = DEFAULT_MODE) -> Answer:
     """The ``k`` passages of the bundled corpus that best answer ``question``, best first, with provenance.
+
+    ``mode`` chooses the retriever (``"dense"`` or ``"lexical"``); see ``Index.ask``.
 
     Example:
         >>> answer = spasmqa.ask("why do my legs cramp at night?")
         >>> top = answer[0]
         >>> top.title, top.section, top.start, top.end, top.score
     """
-    return default_index().ask(question, k=k)
+    return default_index().ask(question, k=k, mode=mode)
 
 
 def documents() -> tuple[Document, ...]:

@@ -9,10 +9,11 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from spasmqa._version import __version__
-from spasmqa.answers import Answer
-from spasmqa.errors import SpasmqaError
+from spasmqa.answers import MODES, Answer
+from spasmqa.errors import QueryError, SpasmqaError
 
 SAMPLE_QUESTION = "Why do my legs cramp at night, and what can I do about it?"
 
@@ -21,8 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (1 with a one-line message for any spasmqa error)."""
     args = _parser().parse_args(argv)
     _quiet_third_party_output()
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    logging.getLogger("spasmqa").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    _log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
     try:
         args.run(args)
     except SpasmqaError as exc:
@@ -50,12 +50,31 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="the question, in plain words (quote it)")
     ask.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
     ask.add_argument("--index", help="index directory (default: the bundled corpus's index, built when missing)")
+    ask.add_argument("--mode", default="dense", choices=MODES, help="retriever (default: dense)")
     ask.add_argument("--json", action="store_true", help='print {"question": ..., "passages": [...]} as JSON')
     ask.set_defaults(run=_run_ask)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval on a labelled question set, every mode side by side")
+    evaluate.add_argument("--questions", help="question set, JSON Lines (default: the bundled set)")
+    evaluate.add_argument("--index", help="index directory to evaluate (default: the bundled corpus's index)")
+    evaluate.add_argument("--beir", metavar="DIR", help="evaluate a BEIR folder instead (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+    evaluate.add_argument("--modes", default=",".join(MODES), help=f"comma-separated retrieval modes (default: {','.join(MODES)})")
+    evaluate.add_argument("--json", metavar="OUT", help="also write the full report, every question included, as JSON")
+    evaluate.add_argument("--export-beir", metavar="DIR", help="write the question set and corpus in BEIR format and stop")
+    evaluate.set_defaults(run=_run_eval)
 
     demo = commands.add_parser("demo", help="answer a sample question on the bundled corpus")
     demo.set_defaults(run=lambda args: _print_answer(_ask(SAMPLE_QUESTION, k=3, index_dir=None)))
     return parser
+
+
+def _log_to_stderr(level: int) -> None:
+    # The level sits on the handler: some libraries (bm25s) set their own loggers to DEBUG.
+    handler = logging.StreamHandler()
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("spasmqa").setLevel(level)
 
 
 def _quiet_third_party_output() -> None:
@@ -86,19 +105,42 @@ def _run_build(args: argparse.Namespace) -> None:
 
 
 def _run_ask(args: argparse.Namespace) -> None:
-    answer = _ask(args.question, k=args.k, index_dir=args.index)
+    answer = _ask(args.question, k=args.k, index_dir=args.index, mode=args.mode)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_answer(answer)
 
 
-def _ask(question: str, *, k: int, index_dir: str | None) -> Answer:
+def _run_eval(args: argparse.Namespace) -> None:
+    import spasmqa
+    from spasmqa import evaluation
+
+    if args.export_beir:
+        questions = evaluation.load_questions(args.questions) if args.questions else None
+        print(f"wrote BEIR files to {evaluation.export_beir(args.export_beir, questions)}")
+        return
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes:
+        raise QueryError(f"--modes takes modes from {', '.join(MODES)}; got {args.modes!r}")
+    if args.beir:
+        report = evaluation.evaluate_beir(args.beir, modes=modes)
+    else:
+        index = spasmqa.load(args.index) if args.index else None
+        questions = evaluation.load_questions(args.questions, index.documents() if index else None) if args.questions else None
+        report = evaluation.evaluate(index, questions, modes=modes, dataset=args.questions or "")
+    print(evaluation.format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _ask(question: str, *, k: int, index_dir: str | None, mode: str = "dense") -> Answer:
     import spasmqa
 
     if index_dir is None:
-        return spasmqa.ask(question, k=k)
-    return spasmqa.load(index_dir).ask(question, k=k)
+        return spasmqa.ask(question, k=k, mode=mode)
+    return spasmqa.load(index_dir).ask(question, k=k, mode=mode)
 
 
 def _print_answer(answer: Answer) -> None:

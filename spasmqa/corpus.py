@@ -14,6 +14,7 @@ from spasmqa.errors import CorpusError
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 METADATA_FILE = "metadata.json"
+BEIR_CORPUS_FILE = "corpus.jsonl"
 
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
@@ -184,13 +185,16 @@ def bundled_corpus_dir() -> Path:
 def load_corpus(corpus_dir: str | Path | None = None) -> tuple[Document, ...]:
     """Read every ``.txt`` and ``.md`` file directly inside ``corpus_dir`` as a cleaned ``Document``.
 
-    An optional ``metadata.json`` (``{"documents": [{"file", "id", "title", "publisher", "sha256"}]}``)
+    A folder in BEIR format (with a ``corpus.jsonl`` of ``{"_id", "title", "text"}`` records) is read
+    from that file instead, one document per record, in file order. An optional ``metadata.json`` (``{"documents": [{"file", "id", "title", "publisher", "sha256"}]}``)
     names documents and pins their bytes; files it does not list get an id from their file name and a
     title from their first line. Documents come back sorted by file name.
     """
     folder = Path(corpus_dir) if corpus_dir is not None else bundled_corpus_dir()
     if not folder.is_dir():
         raise CorpusError(f"corpus folder {folder} does not exist; pass a folder of .txt or .md files")
+    if (folder / BEIR_CORPUS_FILE).is_file():
+        return _read_beir_corpus(folder / BEIR_CORPUS_FILE)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in DOCUMENT_SUFFIXES and p.is_file())
     if not files:
         raise CorpusError(f"corpus folder {folder} has no .txt or .md files; add documents or pass another folder")
@@ -204,6 +208,33 @@ def load_corpus(corpus_dir: str | Path | None = None) -> tuple[Document, ...]:
     documents = tuple(_read_document(path, metadata.get(path.name, {})) for path in files)
     _check_unique_ids(documents, folder)
     return documents
+
+
+def _read_beir_corpus(path: Path) -> tuple[Document, ...]:
+    documents = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                doc_id, raw = str(record["_id"]), str(record["text"])
+                title = str(record.get("title") or "")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CorpusError(
+                    f"{path} line {number} is not a BEIR corpus record ({exc}); each line must be "
+                    '{"_id": ..., "title": ..., "text": ...}'
+                ) from exc
+            text = clean_text(raw).text
+            if not text:
+                raise CorpusError(f"{path} line {number} ({doc_id}) has no text left after cleaning; remove it")
+            sha256 = hashlib.sha256(line.encode("utf-8")).hexdigest()
+            documents.append(Document(doc_id, title or doc_id, f"{path.name}#{number}", text, sha256))
+    if not documents:
+        raise CorpusError(f"{path} has no documents; add records or pass another folder")
+    result = tuple(documents)
+    _check_unique_ids(result, path.parent)
+    return result
 
 
 def _read_metadata(folder: Path) -> dict[str, dict[str, Any]]:

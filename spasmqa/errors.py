@@ -8,7 +8,8 @@
     │   ├── IndexNotFoundError
     │   ├── IndexCorruptError     a file is missing, damaged or inconsistent
     │   └── IndexMismatchError    built with another model, format or settings
-    └── QueryError           a question or an argument of ask() is not usable
+    ├── QueryError           a question or an argument of ask() is not usable
+    └── EvaluationError      a question set or BEIR folder cannot be used
 """
 
 from __future__ import annotations
@@ -52,3 +53,7 @@ class IndexMismatchError(IndexError_):
 
 class QueryError(SpasmqaError, ValueError):
     """A question or an argument to ``ask()`` cannot be used."""
+
+
+class EvaluationError(SpasmqaError):
+    """A question set or a BEIR folder cannot be used for evaluation."""

@@ -13,15 +13,7 @@ from spasmqa.errors import QueryError
     [
         ("What is myoclonus?", "twitch-or-cramp-why"),
         ("Can Botox injections help with severe spasms?", "auger-cramps-vs-spasms"),
-        pytest.param(
-            "what are smooth muscle spasms, like menstrual cramps",
-            "nextpain-spasms-vs-twitches",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known miss of dense-only retrieval: chunks of 'Cramps vs Spasms: What Are They?' outrank "
-                "the bullet that names smooth muscle spasms; lexical/hybrid retrieval (issue 5) is the fix",
-            ),
-        ),
+        ("what are smooth muscle spasms, like menstrual cramps", "nextpain-spasms-vs-twitches"),
         ("does smoking make muscles twitch", "mff-twitching-and-spasm"),
         ("can drinking alcohol cause magnesium deficiency", "southwest-spasms-cramps-twitches"),
     ],
@@ -81,3 +73,19 @@ def test_documents_and_get_document() -> None:
 def test_index_documents_come_from_its_corpus(index: spasmqa.Index) -> None:
     assert index.documents() == spasmqa.documents()
     assert index.get_document("twitch-or-cramp-why").title.startswith("Do Your Muscles")
+
+
+def test_lexical_mode_matches_word_forms_and_only_returns_matches(index: spasmqa.Index) -> None:
+    answer = index.ask("fasciculation", k=5, mode="lexical")
+    # The section line is indexed with the text; "fasciculations" and "Fasciculation" stem alike.
+    assert len(answer) == 5 and all("fasciculation" in f"{p.section} {p.text}".lower() for p in answer)
+    assert all(p.score > 0 for p in answer)
+    assert [p.score for p in answer] == sorted((p.score for p in answer), reverse=True)
+    assert len(index.ask("the and of it", k=5, mode="lexical")) == 0
+    assert len(index.ask("zzxqv", k=5, mode="lexical")) == 0
+
+
+@pytest.mark.parametrize("mode", ["hybrid-ish", "", None, "DENSE"])
+def test_unknown_mode_is_refused(index: spasmqa.Index, mode: object) -> None:
+    with pytest.raises(QueryError, match="mode must be one of 'dense', 'lexical'"):
+        index.ask("cramps", mode=mode)  # type: ignore[arg-type]
