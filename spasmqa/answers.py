@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, overload
 
 from spasmqa.chunking import Chunk
-from spasmqa.corpus import Document, load_corpus
+from spasmqa.corpus import Document
 from spasmqa.embedding import Embedder
-from spasmqa.errors import IndexMismatchError, QueryError
-from spasmqa.index import Manifest, StoredIndex, check_model, sha256_text
+from spasmqa.errors import CorpusError, QueryError
+from spasmqa.index import Manifest, StoredIndex, check_model
 from spasmqa.lexical import LexicalIndex
 
 MODES = ("dense", "lexical")
@@ -69,21 +69,25 @@ class Answer(Sequence[Passage]):
 class Index:
     """A built index, ready to answer questions over its documents.
 
-    Get one from ``spasmqa.build()`` or ``spasmqa.load()``. Reads are safe from many threads at once (the
-    model loads and is checked once); building replaces the directory atomically and is meant to run in
-    one process at a time.
+    Get one from ``spasmqa.build()`` or ``spasmqa.load()``.
+
+    Concurrency contract: reads are concurrent, builds are exclusive. ``ask()`` may be called from many
+    threads at once; the model and the lexical index load once, on first use, whichever thread comes
+    first. Builds of one index directory run one at a time (a lock file beside it, across processes),
+    and a build replaces the directory only when complete, so readers in other processes see the old
+    index or the new one, never a mixture.
 
     Example:
         >>> index = spasmqa.load("my-index")
         >>> index.ask("why do my calves cramp at night?", k=3)[0].title
     """
 
-    def __init__(self, stored: StoredIndex, embedder: Embedder) -> None:
+    def __init__(self, stored: StoredIndex, embedder: Embedder, documents: tuple[Document, ...] | None) -> None:
         self._stored = stored
         self._embedder = embedder
+        self._documents = documents
         self._model_checked = False
         self._lock = threading.Lock()
-        self._documents: tuple[Document, ...] | None = None
         self._lexical_cache: LexicalIndex | None = None
 
     @property
@@ -114,13 +118,14 @@ class Index:
 
         ``mode`` is ``"dense"`` (embedding similarity; ``score`` is a cosine) or ``"lexical"`` (BM25 over
         stemmed words; ``score`` is the BM25 score, and only passages sharing a word with the question
-        come back).
+        come back). Any text is accepted; the dense model reads only the first ``max_seq_length`` tokens
+        (256 for the default model, about 1,000 characters) of a longer question.
 
         Example:
             >>> answer = index.ask("what helps a charley horse?", k=3)
             >>> [(p.doc_id, p.section, p.start, p.end) for p in answer]
         """
-        _check_question(question)
+        question = _usable_question(question)
         _check_k(k)
         _check_mode(mode)
         ranked = self._dense(question, k) if mode == "dense" else self._lexical(question, k)
@@ -166,19 +171,12 @@ class Index:
         )
 
     def documents(self) -> tuple[Document, ...]:
-        """The documents this index was built from, read again from its corpus folder and checked unchanged."""
+        """The documents this index was built from, as checked unchanged when it was loaded."""
         if self._documents is None:
-            documents = load_corpus(self.manifest.corpus_dir)
-            expected = {info.doc_id: info.text_sha256 for info in self.manifest.documents}
-            current = {doc.doc_id: sha256_text(doc.text) for doc in documents}
-            if current != expected:
-                changed = sorted(set(current.items()) ^ set(expected.items()))
-                raise IndexMismatchError(
-                    f"the corpus at {self.manifest.corpus_dir} changed since the index at {self.path} was built "
-                    f"({', '.join(sorted({doc_id for doc_id, _ in changed}))}); rebuild it with "
-                    f"`spasmqa build --corpus {self.manifest.corpus_dir} --out {self.path}`"
-                )
-            self._documents = documents
+            raise CorpusError(
+                f"the corpus folder {self.manifest.corpus_dir} of the index at {self.path} is not there, so its "
+                "documents cannot be shown; put the corpus back or rebuild the index from where it is now"
+            )
         return self._documents
 
     def get_document(self, doc_id: str) -> Document:
@@ -199,11 +197,13 @@ def _check_mode(mode: object) -> None:
         raise QueryError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
 
 
-def _check_question(question: object) -> None:
+def _usable_question(question: object) -> str:
+    """The question as text the tokenizers accept: lone surrogates (from broken decoding) become U+FFFD."""
     if not isinstance(question, str):
         raise QueryError(f"the question must be a str, got {type(question).__name__}; pass the question as text")
     if not question.strip():
         raise QueryError("the question is empty; ask something in words, e.g. ask('what causes leg cramps?')")
+    return question.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _check_k(k: object) -> None:

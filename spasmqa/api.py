@@ -11,9 +11,9 @@ from pathlib import Path
 from spasmqa.answers import DEFAULT_MODE, Answer, Index
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
-from spasmqa.embedding import DEFAULT_MODEL, Embedder
-from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SpasmqaError
-from spasmqa.index import BuildSummary, build_index, read_index, sha256_text
+from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
+from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
+from spasmqa.index import BuildSummary, StoredIndex, build_index, check_corpus, read_index
 
 logger = logging.getLogger("spasmqa")
 
@@ -71,29 +71,52 @@ def build_with_summary(
     """``build()``, also returning the figures of the build (what the build command prints)."""
     embedder = Embedder(model)
     target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir)
-    try:
-        stored, summary = build_index(
-            corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), progress=progress
-        )
-    except PermissionError as exc:
-        raise SpasmqaError(
-            f"cannot write the index at {target} ({exc.strerror}); pass a writable index_dir/--out, "
-            "or set SPASMQA_HOME to a folder you can write to"
-        ) from exc
-    return Index(stored, embedder), summary
+    stored, summary = build_index(
+        corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), progress=progress
+    )
+    return Index(stored, embedder, load_corpus(stored.manifest.corpus_dir)), summary
 
 
-def load(index_dir: str | Path, *, model: str | None = None) -> Index:
-    """Open an index directory built by ``build()``, checking its files, format and model.
+def load(index_dir: str | Path, *, model: str | None = None, rebuild_if_stale: bool = False) -> Index:
+    """Open an index directory built by ``build()``, checking its files, format, model and corpus.
 
-    Without ``model`` the index's own model is used; with it, it must be the model the index was built with.
+    Without ``model`` the index's own model is used; with it, it must be the model the index was built
+    with. When documents of the index's corpus folder changed, appeared or disappeared since the build,
+    ``StaleIndexError`` names them, or with ``rebuild_if_stale=True`` the index is rebuilt in place
+    with its own settings. A corpus folder that is gone is logged and skipped: the index still answers.
 
     Example:
         >>> index = spasmqa.load("my-notes-index")
         >>> len(index.ask("night cramps"))
     """
     stored = read_index(index_dir)
-    return Index(stored, Embedder(model if model is not None else stored.manifest.model_id))
+    manifest = stored.manifest
+    if model is not None and resolve_model(model)[0] != manifest.model_id:
+        raise ModelMismatchError(
+            f"index at {stored.path} was built with model {manifest.model_id!r}, not {resolve_model(model)[0]!r}; "
+            f"load it without model= or rebuild with `spasmqa build --out {stored.path} --model {model}`"
+        )
+    documents = _corpus_of(stored)
+    if documents is not None:
+        try:
+            check_corpus(manifest, documents, stored.path)
+        except StaleIndexError as exc:
+            if not rebuild_if_stale:
+                raise
+            logger.warning("rebuilding the index at %s: %s", stored.path, exc)
+            return build(manifest.corpus_dir, stored.path, model=manifest.model_id, settings=manifest.chunking)
+    return Index(stored, Embedder(manifest.model_id), documents)
+
+
+def _corpus_of(stored: StoredIndex) -> tuple[Document, ...] | None:
+    if not Path(stored.manifest.corpus_dir).is_dir():
+        logger.warning(
+            "the corpus folder %s of the index at %s is gone; answering from the index without checking it",
+            stored.manifest.corpus_dir,
+            stored.path,
+        )
+        return None
+    return load_corpus(stored.manifest.corpus_dir)
 
 
 def default_index() -> Index:
@@ -124,9 +147,8 @@ def _out_of_date(index: Index) -> str | None:
     manifest = index.manifest
     if manifest.model_id != DEFAULT_MODEL or manifest.chunking != ChunkSettings():
         return "it was built with other settings"
-    current = {doc.doc_id: sha256_text(doc.text) for doc in load_corpus(bundled_corpus_dir())}
-    if current != {info.doc_id: info.text_sha256 for info in manifest.documents}:
-        return "the bundled corpus changed"
+    if Path(manifest.corpus_dir) != bundled_corpus_dir().resolve():
+        return "it was built from another copy of the corpus"
     return None
 
 

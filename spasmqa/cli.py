@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from spasmqa._version import __version__
 from spasmqa.answers import MODES, Answer
@@ -31,11 +32,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other error: one line on stderr, exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"spasmqa: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spasmqa", description="Ask questions of a document collection.")
+    parser = _Parser(prog="spasmqa", description="Ask questions of a document collection.")
     parser.add_argument("--version", action="version", version=f"spasmqa {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what spasmqa does (model loads, builds)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     build = commands.add_parser("build", help="build an index of a folder of .txt/.md files")
     build.add_argument("--corpus", help="folder of documents (default: the bundled muscle-spasm articles)")

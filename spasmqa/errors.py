@@ -1,15 +1,23 @@
 """The exceptions spasmqa raises; every message says what happened and how to fix it.
 
     SpasmqaError
-    ├── CorpusError          a corpus folder or its metadata cannot be read as documents
-    ├── ChunkingError        chunk settings or a chunk break the model's limits
-    ├── ModelError           the embedding model cannot be loaded or does not match
-    ├── IndexError_          base of everything wrong with an index directory
-    │   ├── IndexNotFoundError
-    │   ├── IndexCorruptError     a file is missing, damaged or inconsistent
-    │   └── IndexMismatchError    built with another model, format or settings
-    ├── QueryError           a question or an argument of ask() is not usable
-    └── EvaluationError      a question set or BEIR folder cannot be used
+    ├── CorpusError               a corpus folder or its metadata cannot be read as documents
+    ├── ChunkingError             chunk settings or a chunk break the model's limits
+    ├── ModelError                the embedding model cannot be loaded offline
+    ├── IndexError_               anything wrong with an index directory
+    │   ├── IndexNotFoundError        there is no index at that directory
+    │   ├── IndexWriteError           the index cannot be written there
+    │   ├── IndexCorruptError         the index is damaged:
+    │   │   ├── ManifestError             manifest.json missing beside index files, unreadable or invalid
+    │   │   ├── MissingIndexFileError     a file the manifest lists is gone
+    │   │   ├── ChecksumError             a file's bytes differ from the manifest (truncated, bit-flipped)
+    │   │   └── MisalignedIndexError      FAISS rows and chunk records disagree in count or dimension
+    │   └── IndexMismatchError        the index is sound but does not fit what is in use:
+    │       ├── IndexFormatError          written in another index format version
+    │       ├── ModelMismatchError        built with another model (name, dimension or vectors)
+    │       └── StaleIndexError           the corpus changed since the build
+    ├── QueryError                a question or an argument of ask() is not usable
+    └── EvaluationError           a question set or BEIR folder cannot be used
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ class ChunkingError(SpasmqaError):
 
 
 class ModelError(SpasmqaError):
-    """The embedding model cannot be loaded offline, or is not the one an index was built with."""
+    """The embedding model cannot be loaded offline."""
 
 
 class IndexError_(SpasmqaError):
@@ -43,12 +51,50 @@ class IndexNotFoundError(IndexError_):
     """No index exists at the given directory."""
 
 
+class IndexWriteError(IndexError_):
+    """An index cannot be written where it was asked to be (not writable, or not an index directory)."""
+
+
 class IndexCorruptError(IndexError_):
-    """An index file is missing, damaged, or disagrees with the manifest."""
+    """An index is damaged: rebuilding it is the fix."""
+
+
+class ManifestError(IndexCorruptError):
+    """``manifest.json`` is missing beside other index files, unreadable, or not a valid manifest."""
+
+
+class MissingIndexFileError(IndexCorruptError):
+    """A file listed in the manifest is missing."""
+
+
+class ChecksumError(IndexCorruptError):
+    """A file's sha256 differs from the one in the manifest: it was truncated, altered or swapped."""
+
+
+class MisalignedIndexError(IndexCorruptError):
+    """The FAISS index and the chunk records disagree (row count or vector dimension)."""
 
 
 class IndexMismatchError(IndexError_):
-    """The index was built with another model, format version or corpus than the one in use."""
+    """The index is intact but does not fit this spasmqa, model or corpus."""
+
+
+class IndexFormatError(IndexMismatchError):
+    """The index was written in an index format version this spasmqa does not read."""
+
+
+class ModelMismatchError(IndexMismatchError):
+    """The index was built with another embedding model than the one in use."""
+
+
+class StaleIndexError(IndexMismatchError):
+    """Documents of the corpus changed, appeared or disappeared since the index was built."""
+
+    def __init__(self, message: str, *, changed: tuple[str, ...], added: tuple[str, ...], removed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.changed = changed
+        self.added = added
+        self.removed = removed
 
 
 class QueryError(SpasmqaError, ValueError):

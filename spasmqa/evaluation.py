@@ -468,7 +468,7 @@ def compare_chunk_settings(
     with tempfile.TemporaryDirectory(prefix="spasmqa-chunking-") as scratch:
         for number, candidate in enumerate(candidates):
             stored, summary = build_index(corpus_dir, Path(scratch) / str(number), embedder=embedder, settings=candidate)
-            report = evaluate(Index(stored, embedder), questions, modes=(system,))
+            report = evaluate(Index(stored, embedder, documents), questions, modes=(system,))
             means = {m.metric: m.mean for m in report.system(system).metrics}
             trials.append(
                 SettingsTrial(

