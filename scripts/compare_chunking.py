@@ -25,15 +25,15 @@ grid = [
 trials = compare_chunk_settings(grid)
 columns = ("doc_hit@1", "doc_mrr@10", "passage_hit@1", "passage_hit@3", "passage_hit@5")
 print(f"{'max':>4} {'ovl':>4} {'context':<14} {'chunks':>6} {'med tok':>7} " + " ".join(f"{c:>13}" for c in columns) + "   half A  half B")
-ranked = sorted(trials, key=lambda t: (-min(t.half_a, t.half_b), -(t.half_a + t.half_b)))
-for t in ranked:
-    s = t.settings
+ranked = sorted(trials, key=lambda t: (-min(t[2].half_a, t[2].half_b), -(t[2].half_a + t[2].half_b)))
+for settings, summary, trial in ranked:
     print(
-        f"{s.max_tokens:>4} {s.overlap_tokens:>4} {s.context:<14} {t.chunks:>6} {t.median_tokens:>7.0f} "
-        + " ".join(f"{t.means[c]:>13.3f}" for c in columns)
-        + f"   {t.half_a:.3f}   {t.half_b:.3f}"
+        f"{settings.max_tokens:>4} {settings.overlap_tokens:>4} {settings.context:<14} {summary.chunks:>6} "
+        f"{summary.tokens_median:>7.0f} " + " ".join(f"{trial.means[c]:>13.3f}" for c in columns)
+        + f"   {trial.half_a:.3f}   {trial.half_b:.3f}"
     )
-best = ranked[0].settings
+best = ranked[0][0]
 print(f"\nbest on its weaker half: max_tokens={best.max_tokens} overlap_tokens={best.overlap_tokens} context={best.context}")
 if args.json:
-    Path(args.json).write_text(json.dumps([t.to_dict() for t in trials], indent=2) + "\n")
+    records = [{"settings": s.to_dict(), "build": b.to_dict(), **t.to_dict()} for s, b, t in trials]
+    Path(args.json).write_text(json.dumps(records, indent=2) + "\n")

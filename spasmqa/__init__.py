@@ -7,6 +7,7 @@ from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document
 from spasmqa.errors import SpasmqaError
 from spasmqa.evaluation import evaluate
+from spasmqa.retrieval import RetrievalSettings
 
 __all__ = [
     "Answer",
@@ -14,6 +15,7 @@ __all__ = [
     "Document",
     "Index",
     "Passage",
+    "RetrievalSettings",
     "SpasmqaError",
     "__version__",
     "ask",

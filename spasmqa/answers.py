@@ -1,12 +1,19 @@
-"""Answers: the ``Index`` that answers questions, and the ``Answer`` and ``Passage`` it returns."""
+"""Answers: the ``Index`` that answers questions, and the ``Answer`` and ``Passage`` it returns.
+
+A question goes through both retrievers (dense and BM25), their rankings are fused (or one is used
+alone), overlapping passages of a document are merged, near-identical passages of different documents
+are shown once, no document takes more than its share of the top places, each passage gets the
+sentence that best answers the question highlighted, and the answer says whether the documents
+answer the question at all.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from spasmqa.chunking import Chunk
 from spasmqa.corpus import Document
@@ -14,9 +21,55 @@ from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
 from spasmqa.index import Manifest, StoredIndex, check_model
 from spasmqa.lexical import LexicalIndex
+from spasmqa.retrieval import (
+    RetrievalSettings,
+    SpanGroup,
+    best_first,
+    cap_per_document,
+    collapse_near_duplicates,
+    merge_overlapping,
+    reciprocal_rank_fusion,
+    top_rows,
+)
 
-MODES = ("dense", "lexical")
-DEFAULT_MODE = "dense"
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+MODES = ("dense", "lexical", "hybrid")
+DEFAULT_MODE = "hybrid"
+NOTICE = (
+    "General information from the listed sources, not medical advice; see a doctor for severe, persistent "
+    "or unusual symptoms."
+)
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A sentence inside a passage that best answers the question: ``text == document.text[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SourceSpan:
+    """Where else a near-identical passage appears."""
+
+    doc_id: str
+    title: str
+    source: str
+    section: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -24,7 +77,11 @@ class Passage:
     """One retrieved passage with its provenance: ``text == document.text[start:end]``.
 
     ``score`` is the cosine similarity between the question and the passage as embedded (with its title
-    and section line), from -1 to 1; higher is closer.
+    and section line), from -1 to 1, whatever the mode: it compares across questions and modes.
+    ``lexical_score`` is the passage's BM25 score (0 when it shares no word with the question) and
+    ``fusion_score`` what the mode ranked by (the cosine, the BM25 score, or the reciprocal-rank-fusion
+    score). ``highlights`` are the answering sentence(s); ``also_in`` lists near-identical passages of
+    other documents that were folded into this one.
     """
 
     rank: int
@@ -37,6 +94,10 @@ class Passage:
     start: int
     end: int
     chunk_id: str
+    lexical_score: float = 0.0
+    fusion_score: float = 0.0
+    highlights: tuple[Highlight, ...] = ()
+    also_in: tuple[SourceSpan, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,10 +105,23 @@ class Passage:
 
 @dataclass(frozen=True)
 class Answer(Sequence[Passage]):
-    """The passages retrieved for a question, best first; iterate, index or ``len()`` it like a list."""
+    """The passages retrieved for a question, best first; iterate, index or ``len()`` it like a list.
+
+    ``answerable`` is False when the documents do not seem to answer the question; the passages are
+    then only the closest ones, not answers, and ``reason`` says why. The evidence behind it:
+    ``best_similarity``, the highest cosine between the question and any passage, and ``shares_words``,
+    whether any of the question's words (or near misspellings) occur in the documents. ``notice`` is the
+    same fixed line on every answer.
+    """
 
     question: str
     passages: tuple[Passage, ...]
+    mode: str = DEFAULT_MODE
+    answerable: bool = True
+    reason: str = ""
+    best_similarity: float = 0.0
+    shares_words: bool = True
+    notice: str = NOTICE
 
     @overload
     def __getitem__(self, index: int) -> Passage: ...
@@ -63,7 +137,16 @@ class Answer(Sequence[Passage]):
         return iter(self.passages)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "passages": [passage.to_dict() for passage in self.passages]}
+        return {
+            "question": self.question,
+            "mode": self.mode,
+            "answerable": self.answerable,
+            "reason": self.reason,
+            "best_similarity": self.best_similarity,
+            "shares_words": self.shares_words,
+            "notice": self.notice,
+            "passages": [passage.to_dict() for passage in self.passages],
+        }
 
 
 class Index:
@@ -113,39 +196,82 @@ class Index:
             f"model={manifest.model_id!r})"
         )
 
-    def ask(self, question: str, *, k: int = 5, mode: str = DEFAULT_MODE) -> Answer:
+    def ask(
+        self, question: str, *, k: int = 5, mode: str = DEFAULT_MODE, settings: RetrievalSettings | None = None
+    ) -> Answer:
         """The ``k`` passages that best answer ``question``, best first (``k`` above the chunk count returns all).
 
-        ``mode`` is ``"dense"`` (embedding similarity; ``score`` is a cosine) or ``"lexical"`` (BM25 over
-        stemmed words; ``score`` is the BM25 score, and only passages sharing a word with the question
-        come back). Any text is accepted; the dense model reads only the first ``max_seq_length`` tokens
-        (256 for the default model, about 1,000 characters) of a longer question.
+        ``mode``: ``"hybrid"`` (default; dense and BM25 rankings fused), ``"dense"`` (embedding
+        similarity) or ``"lexical"`` (BM25 over stemmed words, typos forgiven; only passages sharing a
+        word with the question). ``settings`` tunes fusion and diversity. Any text is accepted; the
+        dense model reads only the first ``max_seq_length`` tokens (256 for the default model, about
+        1,000 characters) of a longer question.
 
         Example:
             >>> answer = index.ask("what helps a charley horse?", k=3)
-            >>> [(p.doc_id, p.section, p.start, p.end) for p in answer]
+            >>> answer.answerable, [(p.doc_id, p.section, p.start, p.end) for p in answer]
         """
-        question = _usable_question(question)
+        return self.ask_many([question], k=k, mode=mode, settings=settings)[0]
+
+    def ask_many(
+        self, questions: Sequence[str], *, k: int = 5, mode: str = DEFAULT_MODE, settings: RetrievalSettings | None = None
+    ) -> list[Answer]:
+        """``ask()`` for many questions at once: one call of the model for all, the same answers.
+
+        Example:
+            >>> [a.answerable for a in index.ask_many(["night cramps", "eyelid twitch"], k=3)]
+        """
+        if isinstance(questions, str):
+            raise QueryError("ask_many() takes a list of questions; for one question use ask()")
+        texts = [_usable_question(question) for question in questions]
         _check_k(k)
         _check_mode(mode)
-        ranked = self._dense(question, k) if mode == "dense" else self._lexical(question, k)
-        return Answer(question, tuple(self._passage(rank, score, row) for rank, (score, row) in enumerate(ranked, 1)))
-
-    def _dense(self, question: str, k: int) -> list[tuple[float, int]]:
+        settings = settings if settings is not None else RetrievalSettings()
         self._ensure_model_checked()
-        scores, rows = self._stored.search(self._embedder.encode([question]), k)
-        return _best_first(zip(scores[0].tolist(), rows[0].tolist()), k)
+        if not texts:
+            return []
+        queries = self._embedder.encode(texts)
+        depth = min(len(self.chunks), max(settings.candidates, k))
+        scores, rows = self._stored.search(queries, depth)
+        return [
+            self._answer(text, queries[i], scores[i], rows[i], k, mode, settings) for i, text in enumerate(texts)
+        ]
 
-    def _lexical(self, question: str, k: int) -> list[tuple[float, int]]:
-        scores = self._lexical_index().scores(question)
-        return _best_first(((float(scores[row]), row) for row in scores.nonzero()[0].tolist()), k)
+    def _answer(
+        self,
+        question: str,
+        query: NDArray[np.float32],
+        scores: NDArray[np.float32],
+        rows: NDArray[np.int64],
+        k: int,
+        mode: str,
+        settings: RetrievalSettings,
+    ) -> Answer:
+        dense = {int(row): float(score) for score, row in zip(scores.tolist(), rows.tolist()) if row >= 0}
+        lexical_index = self._lexical_index()
+        terms = lexical_index.terms(question)
+        lexical_scores = lexical_index.scores_of(terms)
+        lexical = dict(top_rows(((int(r), float(lexical_scores[r])) for r in lexical_scores.nonzero()[0]), len(dense)))
+        fusion = self._fusion(mode, dense, lexical, settings)
+        ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
+        groups = collapse_near_duplicates(merge_overlapping(ranked, self._span_of), self._group_text, self._doc_of)[:k]
+        cosines = self._cosines(query, [group.lead for group in groups], dense)
+        passages = tuple(
+            self._passage(rank, group, query, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
+            for rank, group in enumerate(groups, start=1)
+        )
+        best = max(dense.values(), default=0.0)
+        answerable, reason = self._judge(bool(terms), best)
+        return Answer(question, passages, mode, answerable, reason, round(best, 6), bool(terms))
 
-    def _lexical_index(self) -> LexicalIndex:
-        if self._lexical_cache is None:
-            with self._lock:
-                if self._lexical_cache is None:
-                    self._lexical_cache = LexicalIndex([chunk.embedding_input for chunk in self.chunks])
-        return self._lexical_cache
+    def _fusion(
+        self, mode: str, dense: dict[int, float], lexical: dict[int, float], settings: RetrievalSettings
+    ) -> dict[int, float]:
+        if mode == "dense":
+            return dense
+        if mode == "lexical":
+            return lexical
+        return reciprocal_rank_fusion([best_first(dense), best_first(lexical)], settings.rrf_constant)
 
     def _ensure_model_checked(self) -> None:
         if not self._model_checked:
@@ -154,21 +280,83 @@ class Index:
                     check_model(self.manifest, self._embedder, self.path)
                     self._model_checked = True
 
-    def _passage(self, rank: int, score: float, row: int) -> Passage:
-        chunk = self._stored.chunks[row]
+    def _lexical_index(self) -> LexicalIndex:
+        if self._lexical_cache is None:
+            with self._lock:
+                if self._lexical_cache is None:
+                    self._lexical_cache = LexicalIndex([chunk.embedding_input for chunk in self.chunks])
+        return self._lexical_cache
+
+    def _doc_of(self, row: int) -> str:
+        return self.chunks[row].doc_id
+
+    def _span_of(self, row: int) -> tuple[str, int, int]:
+        chunk = self.chunks[row]
+        return chunk.doc_id, chunk.start, chunk.end
+
+    def _group_text(self, group: SpanGroup) -> str:
+        """The text of a merged span, stitched from its overlapping chunks (all exact document substrings)."""
+        chunks = sorted((self.chunks[row] for row in group.rows), key=lambda c: c.start)
+        text, end = chunks[0].text, chunks[0].end
+        for chunk in chunks[1:]:
+            if chunk.end > end:
+                text += chunk.text[end - chunk.start :]
+                end = chunk.end
+        return text
+
+    def _cosines(self, query: NDArray[np.float32], rows: list[int], dense: dict[int, float]) -> dict[int, float]:
+        missing = [row for row in rows if row not in dense]
+        vectors = self._stored.chunk_vectors(missing)
+        return {**dense, **{row: float(vector @ query) for row, vector in zip(missing, vectors)}}
+
+    def _passage(
+        self, rank: int, group: SpanGroup, query: NDArray[np.float32], cosine: float, lexical: float, fusion: float
+    ) -> Passage:
+        chunk = self.chunks[group.lead]
         info = self.manifest.document(chunk.doc_id)
         return Passage(
             rank=rank,
-            score=round(score, 6),
-            text=chunk.text,
+            score=round(cosine, 6),
+            text=self._group_text(group),
             doc_id=chunk.doc_id,
             title=info.title,
             source=info.source,
             section=chunk.section,
-            start=chunk.start,
-            end=chunk.end,
+            start=group.start,
+            end=group.end,
             chunk_id=chunk.chunk_id,
+            lexical_score=round(lexical, 6),
+            fusion_score=round(fusion, 6),
+            highlights=self._highlights(group, query),
+            also_in=tuple(self._source_span(row) for row in group.duplicates),
         )
+
+    def _highlights(self, group: SpanGroup, query: NDArray[np.float32]) -> tuple[Highlight, ...]:
+        """The sentence of the passage closest to the question (its vector was stored at build time)."""
+        best: Highlight | None = None
+        for row in group.rows:
+            chunk = self.chunks[row]
+            for (start, end), vector in zip(chunk.sentences, self._stored.sentence_vectors(row)):
+                score = float(vector @ query)
+                if best is None or score > best.score:
+                    best = Highlight(start, end, chunk.text[start - chunk.start : end - chunk.start], score)
+        return () if best is None else (Highlight(best.start, best.end, best.text, round(best.score, 6)),)
+
+    def _source_span(self, row: int) -> SourceSpan:
+        chunk = self.chunks[row]
+        info = self.manifest.document(chunk.doc_id)
+        return SourceSpan(chunk.doc_id, info.title, info.source, chunk.section, chunk.start, chunk.end)
+
+    def _judge(self, shares_words: bool, best: float) -> tuple[bool, str]:
+        """Whether the documents answer the question: it must share words with them and come close enough."""
+        if not shares_words:
+            return False, "none of the question's words occur in these documents"
+        threshold = self.manifest.abstention_threshold
+        if threshold is not None and best < threshold:
+            return False, f"no passage is close enough to the question (best similarity {best:.2f}, needs {threshold:.2f})"
+        if threshold is None:
+            return True, "no abstention threshold is calibrated for this model; passages are the closest ones"
+        return True, f"best similarity {best:.2f} reaches the calibrated {threshold:.2f}"
 
     def documents(self) -> tuple[Document, ...]:
         """The documents this index was built from, as checked unchanged when it was loaded."""
@@ -185,11 +373,6 @@ class Index:
             if document.doc_id == doc_id:
                 return document
         raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in self.documents())}")
-
-
-def _best_first(scored_rows: Iterable[tuple[float, int]], k: int) -> list[tuple[float, int]]:
-    """Highest score first; among equal scores the lower row first, so rankings are reproducible."""
-    return sorted(((score, row) for score, row in scored_rows if row >= 0), key=lambda item: (-item[0], item[1]))[:k]
 
 
 def _check_mode(mode: object) -> None:

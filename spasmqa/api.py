@@ -9,11 +9,12 @@ import threading
 from pathlib import Path
 
 from spasmqa.answers import DEFAULT_MODE, Answer, Index
+from spasmqa.retrieval import RetrievalSettings
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
 from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
-from spasmqa.index import BuildSummary, StoredIndex, build_index, check_corpus, read_index
+from spasmqa.index import BuildSummary, StoredIndex, build_index, calibrated_threshold, check_corpus, read_index
 
 logger = logging.getLogger("spasmqa")
 
@@ -149,20 +150,22 @@ def _out_of_date(index: Index) -> str | None:
         return "it was built with other settings"
     if Path(manifest.corpus_dir) != bundled_corpus_dir().resolve():
         return "it was built from another copy of the corpus"
+    if manifest.abstention_threshold != calibrated_threshold(manifest.model_id):
+        return "the abstention threshold was recalibrated"
     return None
 
 
-def ask(question: str, *, k: int = 5, mode: str = DEFAULT_MODE) -> Answer:
+def ask(question: str, *, k: int = 5, mode: str = DEFAULT_MODE, settings: RetrievalSettings | None = None) -> Answer:
     """The ``k`` passages of the bundled corpus that best answer ``question``, best first, with provenance.
 
-    ``mode`` chooses the retriever (``"dense"`` or ``"lexical"``); see ``Index.ask``.
+    ``mode`` and ``settings`` choose the retriever; see ``Index.ask``.
 
     Example:
         >>> answer = spasmqa.ask("why do my legs cramp at night?")
         >>> top = answer[0]
         >>> top.title, top.section, top.start, top.end, top.score
     """
-    return default_index().ask(question, k=k, mode=mode)
+    return default_index().ask(question, k=k, mode=mode, settings=settings)
 
 
 def documents() -> tuple[Document, ...]:

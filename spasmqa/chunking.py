@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from spasmqa.corpus import Document, heading_text, is_list_item
+from spasmqa.corpus import LIST_MARKER, Document, heading_text, is_list_item
 from spasmqa.errors import ChunkingError
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -71,6 +71,8 @@ class Chunk:
     text: str
     context: str
     token_count: int
+    sentences: tuple[tuple[int, int], ...] = ()
+    """Document offsets of the chunk's sentences (list items and lines count as sentences too)."""
 
     @property
     def embedding_input(self) -> str:
@@ -82,7 +84,9 @@ class Chunk:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Chunk:
-        return cls(**record)
+        fields = dict(record)
+        fields["sentences"] = tuple((int(s), int(e)) for s, e in fields.get("sentences", ()))
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,19 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     if cursor < end:
         spans.append((cursor, end))
     return [span for span in spans if text[span[0] : span[1]].strip()]
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence spans of ``text[start:end]``, never crossing a line break (a list item is its own sentence)."""
+    spans = []
+    line_start = start
+    while line_start < end:
+        line_end = text.find("\n", line_start, end)
+        line_end = end if line_end < 0 else line_end
+        marker = LIST_MARKER.match(text, line_start, line_end)
+        spans.extend(split_sentences(text, marker.end() if marker else line_start, line_end))
+        line_start = line_end + 1
+    return spans
 
 
 def _ends_with_abbreviation(sentence: str) -> bool:
@@ -315,7 +332,10 @@ def _make_chunks(
     special_tokens: int,
 ) -> list[Chunk]:
     chunks = [
-        Chunk(chunk_id(document.doc_id, s, e), document.doc_id, section, s, e, document.text[s:e], context, 0)
+        Chunk(
+            chunk_id(document.doc_id, s, e), document.doc_id, section, s, e, document.text[s:e], context, 0,
+            tuple(sentence_spans(document.text, s, e)),
+        )
         for section, s, e, context in spans
     ]
     counts = count_tokens([chunk.embedding_input for chunk in chunks])
@@ -327,7 +347,7 @@ def _make_chunks(
                 f"chunk {chunk.chunk_id} has {total} tokens, over max_tokens={settings.max_tokens}; "
                 "this tokenizer counts joined text differently, lower max_tokens"
             )
-        result.append(Chunk(**{**chunk.to_dict(), "token_count": total}))
+        result.append(replace(chunk, token_count=total))
     return result
 
 

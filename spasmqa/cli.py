@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from spasmqa._version import __version__
-from spasmqa.answers import MODES, Answer
-from spasmqa.errors import QueryError, SpasmqaError
+from spasmqa.answers import DEFAULT_MODE, MODES, Answer, Passage
+from spasmqa.errors import SpasmqaError
 
 SAMPLE_QUESTION = "Why do my legs cramp at night, and what can I do about it?"
 
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="the question, in plain words (quote it)")
     ask.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
     ask.add_argument("--index", help="index directory (default: the bundled corpus's index, built when missing)")
-    ask.add_argument("--mode", default="dense", choices=MODES, help="retriever (default: dense)")
+    ask.add_argument("--mode", default=DEFAULT_MODE, choices=MODES, help=f"retriever (default: {DEFAULT_MODE})")
     ask.add_argument("--json", action="store_true", help='print {"question": ..., "passages": [...]} as JSON')
     ask.set_defaults(run=_run_ask)
 
@@ -66,7 +66,6 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--questions", help="question set, JSON Lines (default: the bundled set)")
     evaluate.add_argument("--index", help="index directory to evaluate (default: the bundled corpus's index)")
     evaluate.add_argument("--beir", metavar="DIR", help="evaluate a BEIR folder instead (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
-    evaluate.add_argument("--modes", default=",".join(MODES), help=f"comma-separated retrieval modes (default: {','.join(MODES)})")
     evaluate.add_argument("--json", metavar="OUT", help="also write the full report, every question included, as JSON")
     evaluate.add_argument("--export-beir", metavar="DIR", help="write the question set and corpus in BEIR format and stop")
     evaluate.set_defaults(run=_run_eval)
@@ -128,22 +127,18 @@ def _run_eval(args: argparse.Namespace) -> None:
         questions = evaluation.load_questions(args.questions) if args.questions else None
         print(f"wrote BEIR files to {evaluation.export_beir(args.export_beir, questions)}")
         return
-    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
-    unknown = [mode for mode in modes if mode not in MODES]
-    if unknown or not modes:
-        raise QueryError(f"--modes takes modes from {', '.join(MODES)}; got {args.modes!r}")
     if args.beir:
-        report = evaluation.evaluate_beir(args.beir, modes=modes)
+        report = evaluation.evaluate_beir(args.beir)
     else:
         index = spasmqa.load(args.index) if args.index else None
         questions = evaluation.load_questions(args.questions, index.documents() if index else None) if args.questions else None
-        report = evaluation.evaluate(index, questions, modes=modes, dataset=args.questions or "")
+        report = evaluation.evaluate(index, questions, dataset=args.questions or "")
     print(evaluation.format_report(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _ask(question: str, *, k: int, index_dir: str | None, mode: str = "dense") -> Answer:
+def _ask(question: str, *, k: int, index_dir: str | None, mode: str = DEFAULT_MODE) -> Answer:
     import spasmqa
 
     if index_dir is None:
@@ -153,10 +148,24 @@ def _ask(question: str, *, k: int, index_dir: str | None, mode: str = "dense") -
 
 def _print_answer(answer: Answer) -> None:
     print(f"Q: {answer.question}\n")
+    if not answer.answerable:
+        print(f"These documents do not seem to answer this ({answer.reason}). The closest passages:\n")
     for passage in answer:
         heading = f"{passage.title} › {passage.section}" if passage.section and passage.section != passage.title else passage.title
-        print(f"{passage.rank}. {heading}   (score {passage.score:.3f})")
+        print(f"{passage.rank}. {heading}   (similarity {passage.score:.3f})")
         print(f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}")
-        for line in passage.text.split("\n"):
+        for line in _marked(passage).split("\n"):
             print(textwrap.fill(line, width=100, initial_indent="   | ", subsequent_indent="   |   "))
+        for other in passage.also_in:
+            print(f"   also in {other.doc_id} · {other.source} · chars {other.start}-{other.end}")
         print()
+    print(answer.notice)
+
+
+def _marked(passage: Passage) -> str:
+    """The passage text with its highlighted sentences between » and «."""
+    text = passage.text
+    for highlight in sorted(passage.highlights, key=lambda h: h.start, reverse=True):
+        start, end = highlight.start - passage.start, highlight.end - passage.start
+        text = f"{text[:start]}»{text[start:end]}«{text[end:]}"
+    return text

@@ -19,7 +19,7 @@ BEIR_CORPUS_FILE = "corpus.jsonl"
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$")
-_LIST_ITEM = re.compile(r"^(?:[-*•·–—]|\d{1,3}[.)])\s+\S")
+LIST_MARKER = re.compile(r"(?:[-*•·–—]|\d{1,3}[.)])\s+(?=\S)")
 _EMPTY_BULLET = re.compile(r"^[-*•·–—]$")
 # A line counts as a repeated paragraph, rather than a repeated short heading or label, from this length on.
 _MIN_REPEATED_WORDS = 8
@@ -99,7 +99,7 @@ def heading_text(line: str) -> str | None:
     markdown = _MARKDOWN_HEADING.match(line)
     if markdown:
         return markdown.group(1)
-    if not line or _LIST_ITEM.match(line) or len(line.split()) > _MAX_HEADING_WORDS:
+    if not line or is_list_item(line) or len(line.split()) > _MAX_HEADING_WORDS:
         return None
     if not (line[0].isupper() or line[0].isdigit()) or line[-1] in ".,;:!…-–—":
         return None
@@ -107,7 +107,7 @@ def heading_text(line: str) -> str | None:
 
 
 def is_list_item(line: str) -> bool:
-    return bool(_LIST_ITEM.match(line))
+    return bool(LIST_MARKER.match(line))
 
 
 def clean_text(raw: str) -> CleanedText:

@@ -18,16 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from spasmqa import metrics
-from spasmqa.answers import DEFAULT_MODE, MODES, Answer, Index
+from spasmqa.answers import DEFAULT_MODE, Answer, Index
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.errors import EvaluationError
+from spasmqa.index import BuildSummary
 from spasmqa.metrics import PairedDifference, Separation
+from spasmqa.retrieval import RetrievalSettings
 
 RETRIEVAL_DEPTH = 10
 DOCUMENT_METRICS = ("doc_hit@1", "doc_hit@3", "doc_hit@5", "doc_recall@5", "doc_mrr@10", "doc_ndcg@10")
-PASSAGE_METRICS = ("passage_hit@1", "passage_hit@3", "passage_hit@5")
-HEADLINE_METRICS = ("doc_hit@1", "doc_mrr@10", "passage_hit@3")
+PASSAGE_METRICS = ("passage_hit@1", "passage_hit@3", "passage_hit@5", "highlight_hit@1")
+ABSTENTION_METRICS = ("answerable_refused", "ood_refused", "answered_passage_hit@3")
+ALL_METRICS = (*DOCUMENT_METRICS, *PASSAGE_METRICS, *ABSTENTION_METRICS)
+HEADLINE_METRICS = ("doc_mrr@10", "passage_hit@3", "answerable_refused", "ood_refused")
 COMPARED_METRICS = ("doc_mrr@10", "passage_hit@3")
 
 
@@ -260,7 +264,9 @@ def gold_spans(question: Question, docs: dict[str, Document]) -> list[metrics.Sp
 
 
 def score_answer(question: Question, answer: Answer, spans: Sequence[metrics.Span]) -> dict[str, float]:
-    """Every metric of one answerable question's answer."""
+    """Every metric of one question's answer: retrieval metrics if answerable, and whether it abstained."""
+    if not question.answerable:
+        return {"ood_refused": float(not answer.answerable)}
     ranking = [p.doc_id for p in answer]
     relevant = question.relevant_docs
     scores = {
@@ -270,32 +276,61 @@ def score_answer(question: Question, answer: Answer, spans: Sequence[metrics.Spa
         "doc_recall@5": metrics.recall_at(ranking, relevant, 5),
         "doc_mrr@10": metrics.reciprocal_rank(ranking, relevant, 10),
         "doc_ndcg@10": metrics.ndcg_at(ranking, relevant, 10),
+        "answerable_refused": float(not answer.answerable),
     }
     if spans:
         passages = [metrics.Span(p.doc_id, p.start, p.end) for p in answer]
         for k in (1, 3, 5):
             scores[f"passage_hit@{k}"] = metrics.passage_hit_at(passages, spans, k)
+        scores["answered_passage_hit@3"] = scores["passage_hit@3"] * answer.answerable
+        highlights = [metrics.Span(p.doc_id, h.start, h.end) for p in answer[:1] for h in p.highlights[:1]]
+        scores["highlight_hit@1"] = float(any(_overlap(h, gold) for h in highlights for gold in spans))
     return scores
 
 
-Retriever = Callable[[str, str], Answer]
+def _overlap(a: metrics.Span, b: metrics.Span) -> bool:
+    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
+
+
+@dataclass(frozen=True)
+class System:
+    """A retrieval configuration under evaluation: a mode of ``Index.ask`` and its settings."""
+
+    name: str
+    mode: str
+    settings: RetrievalSettings
+
+
+def default_systems() -> tuple[System, ...]:
+    """Each step of the pipeline on its own, then the library's default (the reference)."""
+    plain = RetrievalSettings(per_document_cap=None)
+    return (
+        System("dense", "dense", plain),
+        System("lexical", "lexical", plain),
+        System("hybrid", "hybrid", plain),
+        System("default", DEFAULT_MODE, RetrievalSettings()),
+    )
+
+
+Retriever = Callable[[Sequence[str], System], list[Answer]]
 
 
 def evaluate(
     index: Index | None = None,
     questions: Sequence[Question] | None = None,
     *,
-    modes: Sequence[str] = MODES,
+    systems: Sequence[System] | None = None,
     dataset: str = "",
 ) -> EvalReport:
-    """Run every question through every retrieval mode of ``index`` and summarise the metrics.
+    """Run every question through every system on ``index`` and summarise the metrics.
 
-    Defaults: the bundled corpus's index and question set. Intervals are percentile bootstraps (95%,
-    10,000 resamples, fixed seed); each mode is compared with the default mode by a paired bootstrap.
+    Defaults: the bundled corpus's index and question set, and ``default_systems()``. Intervals are
+    percentile bootstraps (95%, 10,000 resamples, fixed seed); every system is compared with the last
+    one (the reference) by a paired bootstrap.
 
     Example:
         >>> report = spasmqa.evaluate()
-        >>> report.system("dense").metric("doc_mrr@10").mean
+        >>> report.system("default").metric("passage_hit@3").mean
     """
     from spasmqa.api import default_index
 
@@ -303,10 +338,10 @@ def evaluate(
     questions = tuple(questions) if questions is not None else load_questions()
     docs = {doc.doc_id: doc for doc in index.documents()}
     return run_evaluation(
-        lambda text, mode: index.ask(text, k=RETRIEVAL_DEPTH, mode=mode),
+        lambda texts, system: index.ask_many(texts, k=RETRIEVAL_DEPTH, mode=system.mode, settings=system.settings),
         questions,
         docs,
-        modes=modes,
+        systems=tuple(systems) if systems is not None else default_systems(),
         dataset=dataset or str(default_questions_path()),
         index_name=str(index.path),
     )
@@ -317,25 +352,24 @@ def run_evaluation(
     questions: Sequence[Question],
     docs: dict[str, Document],
     *,
-    modes: Sequence[str],
+    systems: Sequence[System],
     dataset: str,
     index_name: str,
 ) -> EvalReport:
-    """The evaluation loop over any retriever ``retrieve(question_text, mode) -> Answer``."""
-    if not questions:
-        raise EvaluationError("the question set is empty; pass questions with at least one answerable one")
+    """The evaluation loop over any retriever ``retrieve(question_texts, system) -> answers``."""
+    if not questions or not any(q.answerable for q in questions):
+        raise EvaluationError("the question set has no answerable question; add some with their answers")
     spans = {q.qid: gold_spans(q, docs) for q in questions}
     results: list[QuestionResult] = []
     answers: dict[tuple[str, str], Answer] = {}
-    for mode in modes:
-        for question in questions:
-            answer = retrieve(question.text, mode)
-            answers[question.qid, mode] = answer
-            scores = score_answer(question, answer, spans[question.qid]) if question.answerable else {}
-            top = answer[0].score if len(answer) else 0.0
-            results.append(QuestionResult(question.qid, mode, top, tuple(p.chunk_id for p in answer), scores))
-    systems = tuple(_summarise(mode, questions, results) for mode in modes)
-    reference = DEFAULT_MODE if DEFAULT_MODE in modes else modes[0]
+    for system in systems:
+        for question, answer in zip(questions, retrieve([q.text for q in questions], system)):
+            answers[question.qid, system.name] = answer
+            scores = score_answer(question, answer, spans[question.qid])
+            chunk_ids = tuple(p.chunk_id for p in answer)
+            results.append(QuestionResult(question.qid, system.name, answer.best_similarity, chunk_ids, scores))
+    names = [system.name for system in systems]
+    reference = names[-1]
     return EvalReport(
         dataset=dataset,
         index=index_name,
@@ -343,9 +377,9 @@ def run_evaluation(
         questions=len(questions),
         answerable=sum(q.answerable for q in questions),
         unanswerable=sum(not q.answerable for q in questions),
-        systems=systems,
-        per_kind=_per_kind(questions, results, modes),
-        comparisons=_comparisons(results, modes, reference),
+        systems=tuple(_summarise(name, questions, results) for name in names),
+        per_kind=_per_kind(questions, results, names),
+        comparisons=_comparisons(results, names, reference),
         failures=_failures(questions, results, answers, reference),
         results=tuple(results),
     )
@@ -353,21 +387,21 @@ def run_evaluation(
 
 def _metric_names(results: Sequence[QuestionResult]) -> list[str]:
     present = {name for r in results for name in r.scores}
-    return [name for name in (*DOCUMENT_METRICS, *PASSAGE_METRICS) if name in present]
+    return [name for name in ALL_METRICS if name in present]
 
 
-def _summarise(mode: str, questions: Sequence[Question], results: Sequence[QuestionResult]) -> SystemSummary:
-    mine = [r for r in results if r.system == mode]
+def _summarise(name: str, questions: Sequence[Question], results: Sequence[QuestionResult]) -> SystemSummary:
+    mine = [r for r in results if r.system == name]
     answerable = {q.qid for q in questions if q.answerable}
     summaries = []
-    for name in _metric_names(mine):
-        values = [r.scores[name] for r in mine if name in r.scores]
+    for metric in _metric_names(mine):
+        values = [r.scores[metric] for r in mine if metric in r.scores]
         interval = metrics.bootstrap_interval(values)
-        summaries.append(MetricSummary(name, interval.mean, interval.low, interval.high))
+        summaries.append(MetricSummary(metric, interval.mean, interval.low, interval.high))
     positive = [r.top_score for r in mine if r.qid in answerable]
     negative = [r.top_score for r in mine if r.qid not in answerable]
     return SystemSummary(
-        system=mode,
+        system=name,
         metrics=tuple(summaries),
         separation=metrics.threshold_separation(positive, negative) if positive and negative else None,
         answerable_top_median=statistics.median(positive),
@@ -375,31 +409,34 @@ def _summarise(mode: str, questions: Sequence[Question], results: Sequence[Quest
     )
 
 
-def _per_kind(questions: Sequence[Question], results: Sequence[QuestionResult], modes: Sequence[str]) -> tuple[KindSummary, ...]:
-    kinds = sorted({q.kind for q in questions if q.answerable})
+def _group(question: Question) -> str:
+    return question.kind if question.answerable else f"out-of-domain ({question.style or 'all'})"
+
+
+def _per_kind(questions: Sequence[Question], results: Sequence[QuestionResult], names: Sequence[str]) -> tuple[KindSummary, ...]:
     summaries = []
-    for kind in kinds:
-        qids = {q.qid for q in questions if q.kind == kind and q.answerable}
-        for mode in modes:
-            mine = [r for r in results if r.system == mode and r.qid in qids]
+    for group in sorted({_group(q) for q in questions}):
+        qids = {q.qid for q in questions if _group(q) == group}
+        for name in names:
+            mine = [r for r in results if r.system == name and r.qid in qids]
             means = {
-                name: statistics.fmean(r.scores[name] for r in mine if name in r.scores)
-                for name in _metric_names(mine)
+                metric: statistics.fmean(r.scores[metric] for r in mine if metric in r.scores)
+                for metric in _metric_names(mine)
             }
-            summaries.append(KindSummary(kind, mode, len(qids), means))
+            summaries.append(KindSummary(group, name, len(qids), means))
     return tuple(summaries)
 
 
-def _comparisons(results: Sequence[QuestionResult], modes: Sequence[str], reference: str) -> tuple[Comparison, ...]:
+def _comparisons(results: Sequence[QuestionResult], names: Sequence[str], reference: str) -> tuple[Comparison, ...]:
     comparisons = []
-    for other in (m for m in modes if m != reference):
-        for name in COMPARED_METRICS:
-            a = {r.qid: r.scores[name] for r in results if r.system == reference and name in r.scores}
-            b = {r.qid: r.scores[name] for r in results if r.system == other and name in r.scores}
+    for other in (name for name in names if name != reference):
+        for metric in COMPARED_METRICS:
+            a = {r.qid: r.scores[metric] for r in results if r.system == reference and metric in r.scores}
+            b = {r.qid: r.scores[metric] for r in results if r.system == other and metric in r.scores}
             shared = sorted(a.keys() & b.keys())
             if shared:
                 difference = metrics.paired_bootstrap([a[q] for q in shared], [b[q] for q in shared])
-                comparisons.append(Comparison(name, reference, other, difference))
+                comparisons.append(Comparison(metric, reference, other, difference))
     return tuple(comparisons)
 
 
@@ -407,9 +444,9 @@ def _failures(
     questions: Sequence[Question],
     results: Sequence[QuestionResult],
     answers: dict[tuple[str, str], Answer],
-    mode: str,
+    name: str,
 ) -> tuple[Failure, ...]:
-    by_qid = {r.qid: r for r in results if r.system == mode}
+    by_qid = {r.qid: r for r in results if r.system == name}
     failures = []
     for question in questions:
         scores = by_qid[question.qid].scores
@@ -417,7 +454,7 @@ def _failures(
         if question.answerable and missed:
             returned = tuple(
                 f"{p.doc_id} › {p.section or '(no heading)'} ({p.score:.2f}): {p.text[:70]!r}"
-                for p in answers[question.qid, mode][:3]
+                for p in answers[question.qid, name][:3]
             )
             failures.append(Failure(question.qid, question.text, tuple(sorted(question.relevant_docs)), returned))
     return tuple(failures)
@@ -427,55 +464,63 @@ def _failures(
 
 
 @dataclass(frozen=True)
-class SettingsTrial:
-    """One chunking configuration's figures on the whole question set and on its two halves."""
+class Trial:
+    """One configuration's figures on the whole question set and on its two halves."""
 
-    settings: ChunkSettings
-    chunks: int
-    median_tokens: float
+    name: str
     means: dict[str, float]
     half_a: float
     half_b: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "settings": self.settings.to_dict()}
+        return asdict(self)
 
 
 def selection_score(report: EvalReport, system: str, qids: frozenset[str] | None = None) -> float:
-    """What chunk settings are chosen by: the mean of passage Hit@3 and document MRR@10 of answerable questions."""
-    rows = [r for r in report.results if r.system == system and r.scores and (qids is None or r.qid in qids)]
+    """What settings are chosen by: the mean of passage Hit@3 and document MRR@10 of answerable questions."""
+    rows = [r for r in report.results if r.system == system and "passage_hit@3" in r.scores and (qids is None or r.qid in qids)]
     return statistics.fmean((r.scores["passage_hit@3"] + r.scores["doc_mrr@10"]) / 2 for r in rows)
+
+
+def _halves(questions: Sequence[Question]) -> tuple[frozenset[str], frozenset[str]]:
+    """Odd- and even-numbered questions, so a choice made on one half can be checked on the other."""
+    first = frozenset(q.qid for i, q in enumerate(questions) if i % 2 == 0)
+    return first, frozenset(q.qid for q in questions) - first
+
+
+def _trial(report: EvalReport, name: str, halves: tuple[frozenset[str], frozenset[str]]) -> Trial:
+    means = {m.metric: m.mean for m in report.system(name).metrics}
+    return Trial(name, means, selection_score(report, name, halves[0]), selection_score(report, name, halves[1]))
+
+
+def compare_systems(systems: Sequence[System], index: Index | None = None, questions: Sequence[Question] | None = None) -> tuple[Trial, ...]:
+    """Evaluate retrieval configurations on one index and the same questions, whole and by halves."""
+    report = evaluate(index, questions, systems=systems)
+    halves = _halves(questions if questions is not None else load_questions())
+    return tuple(_trial(report, system.name, halves) for system in systems)
+
+
+DENSE_ONLY = System("dense", "dense", RetrievalSettings(per_document_cap=None))
 
 
 def compare_chunk_settings(
     candidates: Sequence[ChunkSettings], *, corpus_dir: str | Path | None = None, questions: Sequence[Question] | None = None,
-    system: str = DEFAULT_MODE,
-) -> tuple[SettingsTrial, ...]:
-    """Build one index per candidate (one model load for all) and evaluate each on the same questions.
-
-    ``half_a``/``half_b`` are the selection score on the odd- and even-numbered questions, so a choice
-    made on one half can be checked on the other.
-    """
+    system: System = DENSE_ONLY,
+) -> tuple[tuple[ChunkSettings, BuildSummary, Trial], ...]:
+    """Build one index per candidate (one model load for all) and evaluate each on the same questions."""
     from spasmqa.embedding import Embedder
     from spasmqa.index import build_index
 
     embedder = Embedder()
     documents = load_corpus(corpus_dir)
     questions = tuple(questions) if questions is not None else load_questions(documents=documents)
-    half = frozenset(q.qid for i, q in enumerate(questions) if i % 2 == 0)
-    other = frozenset(q.qid for q in questions) - half
+    halves = _halves(questions)
     trials = []
     with tempfile.TemporaryDirectory(prefix="spasmqa-chunking-") as scratch:
         for number, candidate in enumerate(candidates):
             stored, summary = build_index(corpus_dir, Path(scratch) / str(number), embedder=embedder, settings=candidate)
-            report = evaluate(Index(stored, embedder, documents), questions, modes=(system,))
-            means = {m.metric: m.mean for m in report.system(system).metrics}
-            trials.append(
-                SettingsTrial(
-                    candidate, summary.chunks, summary.tokens_median, means,
-                    selection_score(report, system, half), selection_score(report, system, other),
-                )
-            )
+            report = evaluate(Index(stored, embedder, documents), questions, systems=(system,))
+            trials.append((candidate, summary, _trial(report, system.name, halves)))
     return tuple(trials)
 
 
@@ -531,7 +576,7 @@ def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
 
 
 def evaluate_beir(
-    folder: str | Path, *, index_dir: str | Path | None = None, model: str | None = None, modes: Sequence[str] = MODES
+    folder: str | Path, *, index_dir: str | Path | None = None, model: str | None = None, systems: Sequence[System] | None = None
 ) -> EvalReport:
     """Build an index of a BEIR folder's corpus (in a temporary directory unless given) and evaluate it."""
     from spasmqa.api import build
@@ -544,10 +589,10 @@ def evaluate_beir(
         if unknown:
             raise EvaluationError(f"qrels of {folder} name documents missing from corpus.jsonl: {', '.join(unknown[:5])}")
         return run_evaluation(
-            lambda text, mode: index.ask(text, k=RETRIEVAL_DEPTH, mode=mode),
+            lambda texts, system: index.ask_many(texts, k=RETRIEVAL_DEPTH, mode=system.mode, settings=system.settings),
             questions,
             docs,
-            modes=modes,
+            systems=tuple(systems) if systems is not None else default_systems(),
             dataset=str(folder),
             index_name=str(index.path),
         )
@@ -585,7 +630,7 @@ def format_report(report: EvalReport) -> str:
     if report.per_kind and report.per_kind[0].kind:
         lines += ["", _per_kind_table(report)]
     if any(s.separation for s in report.systems):
-        lines += ["", "top score: answerable vs out-of-domain questions"]
+        lines += ["", "best dense similarity: answerable vs out-of-domain questions"]
         lines.append(
             _table(
                 ["system", "median answerable", "median ood", "ROC AUC", "best threshold", "TPR", "FPR"],
@@ -618,13 +663,12 @@ def _interval(summary: MetricSummary) -> str:
 def _per_kind_table(report: EvalReport) -> str:
     systems = [s.system for s in report.systems]
     metric = "passage_hit@3" if "passage_hit@3" in _metric_names(report.results) else "doc_hit@3"
-    kinds = sorted({k.kind for k in report.per_kind})
     rows = []
-    for kind in kinds:
+    for kind in sorted({k.kind for k in report.per_kind}):
         entries = {k.system: k for k in report.per_kind if k.kind == kind}
-        first = entries[systems[0]]
-        rows.append([kind, str(first.questions), *(f"{entries[s].means.get(metric, 0.0):.3f}" for s in systems)])
-    return f"{metric} by question kind\n" + _table(["kind", "n", *systems], rows)
+        shown = "ood_refused" if kind.startswith("out-of-domain") else metric
+        rows.append([kind, str(entries[systems[0]].questions), *(f"{entries[s].means.get(shown, 0.0):.3f}" for s in systems)])
+    return f"by question kind: {metric} (answerable kinds), share refused (out of domain)\n" + _table(["kind", "n", *systems], rows)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -634,3 +678,74 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     return "\n".join([render(header), render(["-" * w for w in widths]), *(render(row) for row in rows)])
+
+
+# --- calibrating abstention -------------------------------------------------------------------------
+
+MAX_ANSWERABLE_REFUSED = 0.03
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """An abstention threshold chosen on a question set, with what it does there and on held-out halves.
+
+    ``held_out`` holds, for each half, the threshold chosen on the *other* half and the refusal rates it
+    gives on this one: the honest estimate of how the rule generalises.
+    """
+
+    model_id: str
+    threshold: float
+    answerable_refused: float
+    ood_refused: float
+    held_out: tuple[dict[str, float], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def calibrate_abstention(
+    index: Index | None = None, questions: Sequence[Question] | None = None, *, max_answerable_refused: float = MAX_ANSWERABLE_REFUSED
+) -> Calibration:
+    """The highest best-similarity threshold that refuses at most ``max_answerable_refused`` of answerable questions.
+
+    Questions sharing no word with the documents are refused whatever the threshold; the threshold only
+    decides the rest. The margin below the 5% target leaves room for questions not in the set. The
+    index's own threshold plays no part: the evidence (``Answer.best_similarity``, ``shares_words``) does.
+    """
+    from spasmqa.api import default_index
+
+    index = index if index is not None else default_index()
+    questions = tuple(questions) if questions is not None else load_questions()
+    evidence = {
+        question.qid: (answer.shares_words, answer.best_similarity)
+        for question, answer in zip(questions, index.ask_many([q.text for q in questions], k=1))
+    }
+    answerable = [evidence[q.qid] for q in questions if q.answerable]
+    ood = [evidence[q.qid] for q in questions if not q.answerable]
+    threshold = _highest_threshold(answerable, max_answerable_refused)
+    halves = _halves(questions)
+    held_out = []
+    for choose_on, check_on in (halves, halves[::-1]):
+        chosen = _highest_threshold([evidence[q] for q in choose_on if _is_answerable(q, questions)], max_answerable_refused)
+        held_out.append({
+            "threshold": chosen,
+            "answerable_refused": _refused([evidence[q] for q in check_on if _is_answerable(q, questions)], chosen),
+            "ood_refused": _refused([evidence[q] for q in check_on if not _is_answerable(q, questions)], chosen),
+        })
+    return Calibration(index.manifest.model_id, threshold, _refused(answerable, threshold), _refused(ood, threshold), tuple(held_out))
+
+
+def _is_answerable(qid: str, questions: Sequence[Question]) -> bool:
+    return next(q.answerable for q in questions if q.qid == qid)
+
+
+def _refused(evidence: Sequence[tuple[bool, float]], threshold: float) -> float:
+    return statistics.fmean(float(not has_terms or best < threshold) for has_terms, best in evidence) if evidence else 0.0
+
+
+def _highest_threshold(answerable: Sequence[tuple[bool, float]], max_refused: float) -> float:
+    """The largest threshold, halfway between observed similarities, keeping refusals within ``max_refused``."""
+    values = sorted({best for _, best in answerable})
+    candidates = [values[0] - 1e-6] + [(a + b) / 2 for a, b in zip(values, values[1:])]
+    allowed = [t for t in candidates if _refused(answerable, t) <= max_refused]
+    return round(max(allowed, default=candidates[0]), 4)

@@ -1,8 +1,9 @@
 """The index stage: building an index directory from a corpus and reading it back, checking everything.
 
-An index is a directory of three files: ``manifest.json`` (what was built, how, and a sha256 of every
-file and document), ``index.faiss`` (one normalised vector per chunk, exact inner-product search) and
-``chunks.jsonl`` (line i describes FAISS row i). It is written in a temporary sibling directory and
+An index is a directory: ``manifest.json`` (what was built, how, and a sha256 of every file and
+document), ``index.faiss`` (one normalised vector per chunk, exact inner-product search),
+``chunks.jsonl`` (line i describes FAISS row i) and ``sentences.faiss`` (one vector per sentence of
+every chunk, in chunk order, for highlighting the sentence that answers). It is written in a temporary sibling directory and
 renamed into place, so a reader never sees half an index.
 """
 
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,9 +50,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 FAISS_FILE = "index.faiss"
+SENTENCES_FILE = "sentences.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 FAISS_INDEX_TYPE = "IndexFlatIP"
 
@@ -95,6 +98,8 @@ class Manifest:
     corpus_dir: str
     documents: tuple[DocumentInfo, ...]
     chunk_count: int
+    sentence_count: int
+    abstention_threshold: float | None
     files: dict[str, str]
     built_at: str
     build_seconds: float
@@ -133,11 +138,30 @@ class StoredIndex:
     manifest: Manifest
     chunks: tuple[Chunk, ...]
     faiss_index: Any = field(repr=False)
+    sentence_index: Any = field(repr=False)
 
     def search(self, query_vectors: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """Scores and row numbers of the ``k`` nearest chunks for each query, best first."""
         scores, rows = self.faiss_index.search(query_vectors, min(k, len(self.chunks)))
         return scores, rows
+
+    def chunk_vectors(self, rows: list[int]) -> NDArray[np.float32]:
+        import numpy as np
+
+        return np.vstack([self.faiss_index.reconstruct(row) for row in rows]) if rows else np.zeros((0, self.faiss_index.d), np.float32)
+
+    def sentence_vectors(self, row: int) -> NDArray[np.float32]:
+        """The vectors of chunk ``row``'s sentences, in the order of ``chunks[row].sentences``."""
+        first = self._sentence_offsets[row]
+        vectors: NDArray[np.float32] = self.sentence_index.reconstruct_n(first, len(self.chunks[row].sentences))
+        return vectors
+
+    @cached_property
+    def _sentence_offsets(self) -> list[int]:
+        offsets = [0]
+        for chunk in self.chunks:
+            offsets.append(offsets[-1] + len(chunk.sentences))
+        return offsets
 
 
 @dataclass(frozen=True)
@@ -227,6 +251,10 @@ def _build_locked(
     vectors = embedder.encode([chunk.embedding_input for chunk in chunks], progress=progress)
     faiss_index = faiss.IndexFlatIP(vectors.shape[1])
     faiss_index.add(vectors)
+    texts = {doc.doc_id: doc.text for doc in documents}
+    sentences = [texts[chunk.doc_id][s:e] for chunk in chunks for s, e in chunk.sentences]
+    sentence_index = faiss.IndexFlatIP(vectors.shape[1])
+    sentence_index.add(embedder.encode(sentences, progress=progress))
     seconds = round(time.perf_counter() - started, 3)
     manifest = Manifest(
         model_id=embedder.model_id,
@@ -237,16 +265,18 @@ def _build_locked(
         corpus_dir=str(documents_dir(corpus_dir).resolve()),
         documents=tuple(DocumentInfo.of(doc) for doc in documents),
         chunk_count=len(chunks),
+        sentence_count=len(sentences),
+        abstention_threshold=calibrated_threshold(embedder.model_id),
         files={},
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=seconds,
     )
-    manifest = _write_atomically(target, manifest, chunks, faiss_index)
+    manifest = _write_atomically(target, manifest, chunks, faiss_index, sentence_index)
     tokens = [chunk.token_count for chunk in chunks]
     summary = BuildSummary(
         target, embedder.model_id, len(documents), len(chunks), min(tokens), statistics.median(tokens), max(tokens), seconds
     )
-    return StoredIndex(target, manifest, tuple(chunks), faiss_index), summary
+    return StoredIndex(target, manifest, tuple(chunks), faiss_index, sentence_index), summary
 
 
 def documents_dir(corpus_dir: str | Path | None) -> Path:
@@ -298,7 +328,9 @@ def _remove_leftovers(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _write_atomically(target: Path, manifest: Manifest, chunks: list[Chunk], faiss_index: Any) -> Manifest:
+def _write_atomically(
+    target: Path, manifest: Manifest, chunks: list[Chunk], faiss_index: Any, sentence_index: Any
+) -> Manifest:
     import faiss
 
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
@@ -307,7 +339,8 @@ def _write_atomically(target: Path, manifest: Manifest, chunks: list[Chunk], fai
             for chunk in chunks:
                 handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
         faiss.write_index(faiss_index, str(staging / FAISS_FILE))
-        files = {name: sha256_file(staging / name) for name in (FAISS_FILE, CHUNKS_FILE)}
+        faiss.write_index(sentence_index, str(staging / SENTENCES_FILE))
+        files = {name: sha256_file(staging / name) for name in (FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE)}
         manifest = replace(manifest, files=files)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n")
         _fsync_directory_files(staging)
@@ -366,19 +399,26 @@ def _read_files(path: Path) -> StoredIndex:
             )
     chunks = _read_chunks(path / CHUNKS_FILE, path)
     faiss_index = faiss.read_index(str(path / FAISS_FILE))
+    sentence_index = faiss.read_index(str(path / SENTENCES_FILE))
     if not (len(chunks) == manifest.chunk_count == faiss_index.ntotal) or faiss_index.d != manifest.dimension:
         raise MisalignedIndexError(
             f"{path} is inconsistent: {len(chunks)} chunk records, {faiss_index.ntotal} vectors of dimension "
             f"{faiss_index.d}, manifest says {manifest.chunk_count} of dimension {manifest.dimension}; "
             f"{_rebuild_hint(path)}"
         )
-    return StoredIndex(path, manifest, chunks, faiss_index)
+    sentences = sum(len(chunk.sentences) for chunk in chunks)
+    if not (sentences == manifest.sentence_count == sentence_index.ntotal) or sentence_index.d != manifest.dimension:
+        raise MisalignedIndexError(
+            f"{path} is inconsistent: its chunk records list {sentences} sentences, {SENTENCES_FILE} holds "
+            f"{sentence_index.ntotal} vectors, the manifest says {manifest.sentence_count}; {_rebuild_hint(path)}"
+        )
+    return StoredIndex(path, manifest, chunks, faiss_index, sentence_index)
 
 
 def read_manifest(path: Path) -> Manifest:
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
-        if path.is_dir() and any((path / name).exists() for name in (FAISS_FILE, CHUNKS_FILE)):
+        if path.is_dir() and any((path / name).exists() for name in (FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE)):
             raise ManifestError(f"{manifest_path} is missing beside the index files; {_rebuild_hint(path)}")
         raise IndexNotFoundError(f"no spasmqa index at {path} (no {MANIFEST_FILE}); {_rebuild_hint(path)}")
     try:
@@ -409,6 +449,16 @@ def _read_chunks(chunks_path: Path, path: Path) -> tuple[Chunk, ...]:
 
 def _rebuild_hint(path: Path) -> str:
     return f"rebuild it with `spasmqa build --out {path}` (or `python scripts/build_index.py --out {path}`)"
+
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+def calibrated_threshold(model_id: str) -> float | None:
+    """The abstention threshold calibrated for a model (``scripts/calibrate.py``), or None if there is none."""
+    calibration = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    entry = calibration.get("models", {}).get(model_id)
+    return float(entry["min_score"]) if entry else None
 
 
 def check_model(manifest: Manifest, embedder: Embedder, path: Path) -> None:

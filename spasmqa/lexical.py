@@ -14,7 +14,9 @@ class LexicalIndex:
     """BM25 scores of every chunk for a question; built in memory from the chunks' embedded texts.
 
     Stemming folds word forms together ("cramping", "cramps" -> "cramp") and English stop words are
-    ignored, so a question made only of stop words or unknown words scores every chunk 0.
+    ignored. A question word that is not in the vocabulary is matched to vocabulary words one edit
+    away (two for words of eight letters or more), so "musle" finds "muscle"; a question with no known
+    or nearly known word scores every chunk 0.
     """
 
     def __init__(self, texts: Sequence[str]) -> None:
@@ -34,14 +36,50 @@ class LexicalIndex:
         )
         return tokens
 
+    def terms(self, question: str) -> list[str]:
+        """The question's stemmed words that the chunks contain, typos mapped to their nearest words."""
+        terms = []
+        for token in self._tokenize([question])[0]:
+            terms.extend([token] if token in self._vocabulary else self._near(token))
+        return terms
+
+    def _near(self, token: str) -> list[str]:
+        if len(token) < MIN_FUZZY_LENGTH:
+            return []
+        allowed = 1 if len(token) < 8 else 2
+        candidates = (word for word in self._vocabulary if abs(len(word) - len(token)) <= allowed)
+        return sorted(word for word in candidates if edit_distance(token, word, allowed) <= allowed)
+
     def scores(self, question: str) -> NDArray[np.float32]:
         """The BM25 score of every chunk, in row order."""
+        return self.scores_of(self.terms(question))
+
+    def scores_of(self, terms: list[str]) -> NDArray[np.float32]:
+        """The BM25 score of every chunk for already matched ``terms`` (see ``terms()``), in row order."""
         import numpy as np
 
-        known = [token for token in self._tokenize([question])[0] if token in self._vocabulary]
-        if not known:
+        if not terms:
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+
+
+MIN_FUZZY_LENGTH = 4
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (Levenshtein plus adjacent swaps), or ``limit + 1`` once past it."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def _english_stemmer() -> Any:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 import spasmqa
 from spasmqa.errors import QueryError
+from spasmqa.retrieval import RetrievalSettings
 
 
 @pytest.mark.parametrize(
@@ -27,7 +29,8 @@ def test_answer_is_a_ranked_sequence_of_passages_with_provenance(index: spasmqa.
     assert answer.question == "how do I stop a leg cramp?"
     assert len(answer) == 4 and list(answer) == list(answer.passages) and answer[0] is answer.passages[0]
     assert [p.rank for p in answer] == [1, 2, 3, 4]
-    assert [p.score for p in answer] == sorted((p.score for p in answer), reverse=True)
+    plain = spasmqa.ask("how do I stop a leg cramp?", k=4, mode="dense", settings=RetrievalSettings(per_document_cap=None))
+    assert [p.score for p in plain] == sorted((p.score for p in plain), reverse=True)
     for passage in answer:
         document = spasmqa.get_document(passage.doc_id)
         assert document.text[passage.start : passage.end] == passage.text
@@ -39,9 +42,12 @@ def test_answer_is_a_ranked_sequence_of_passages_with_provenance(index: spasmqa.
 def test_answer_to_dict_is_json(index: spasmqa.Index) -> None:
     record = json.loads(json.dumps(spasmqa.ask("twitching eyelid", k=2).to_dict()))
     assert record["question"] == "twitching eyelid"
+    assert set(record) == {"question", "mode", "answerable", "reason", "best_similarity", "shares_words", "notice", "passages"}
     assert set(record["passages"][0]) == {
         "rank", "score", "text", "doc_id", "title", "source", "section", "start", "end", "chunk_id",
+        "lexical_score", "fusion_score", "highlights", "also_in",
     }
+    assert set(record["passages"][0]["highlights"][0]) == {"start", "end", "text", "score"}
 
 
 def test_k_larger_than_the_index_returns_every_chunk(index: spasmqa.Index) -> None:
@@ -76,11 +82,13 @@ def test_index_documents_come_from_its_corpus(index: spasmqa.Index) -> None:
 
 
 def test_lexical_mode_matches_word_forms_and_only_returns_matches(index: spasmqa.Index) -> None:
-    answer = index.ask("fasciculation", k=5, mode="lexical")
+    plain = spasmqa.RetrievalSettings(per_document_cap=None)
+    answer = index.ask("fasciculation", k=5, mode="lexical", settings=plain)
     # The section line is indexed with the text; "fasciculations" and "Fasciculation" stem alike.
     assert len(answer) == 5 and all("fasciculation" in f"{p.section} {p.text}".lower() for p in answer)
-    assert all(p.score > 0 for p in answer)
-    assert [p.score for p in answer] == sorted((p.score for p in answer), reverse=True)
+    assert all(p.lexical_score > 0 for p in answer)
+    assert [p.lexical_score for p in answer] == sorted((p.lexical_score for p in answer), reverse=True)
+    assert [p.chunk_id for p in index.ask("fasiculations", k=5, mode="lexical", settings=plain)] == [p.chunk_id for p in answer]
     assert len(index.ask("the and of it", k=5, mode="lexical")) == 0
     assert len(index.ask("zzxqv", k=5, mode="lexical")) == 0
 
@@ -89,3 +97,85 @@ def test_lexical_mode_matches_word_forms_and_only_returns_matches(index: spasmqa
 def test_unknown_mode_is_refused(index: spasmqa.Index, mode: object) -> None:
     with pytest.raises(QueryError, match="mode must be one of 'dense', 'lexical'"):
         index.ask("cramps", mode=mode)  # type: ignore[arg-type]
+
+
+# --- answer quality ---------------------------------------------------------------------------------
+
+
+def test_every_passage_has_an_exact_highlight_inside_it(index: spasmqa.Index) -> None:
+    for mode in ("dense", "lexical", "hybrid"):
+        for passage in index.ask("what should I do when my calf cramps during a run?", k=5, mode=mode):
+            assert len(passage.highlights) == 1
+            highlight = passage.highlights[0]
+            assert passage.start <= highlight.start < highlight.end <= passage.end
+            assert index.get_document(passage.doc_id).text[highlight.start : highlight.end] == highlight.text
+            assert passage.text[highlight.start - passage.start : highlight.end - passage.start] == highlight.text
+
+
+def test_the_highlight_is_the_sentence_closest_to_the_question(index: spasmqa.Index) -> None:
+    passage = index.ask("What is myoclonus?", k=1, mode="dense")[0]
+    sentences = [passage.text[s - passage.start : e - passage.start] for s, e in index.chunks[
+        next(i for i, c in enumerate(index.chunks) if c.chunk_id == passage.chunk_id)].sentences]
+    vectors = index.embedder.encode(sentences)
+    query = index.embedder.encode(["What is myoclonus?"])[0]
+    assert passage.highlights[0].text == sentences[int((vectors @ query).argmax())]
+
+
+def test_scores_are_cosines_whatever_the_mode(index: spasmqa.Index) -> None:
+    question = "can dehydration cause cramps"
+    by_mode = {mode: {p.chunk_id: p for p in index.ask(question, k=8, mode=mode)} for mode in ("dense", "lexical", "hybrid")}
+    query = index.embedder.encode([question])[0]
+    rows = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+    for mode, passages in by_mode.items():
+        for chunk_id, passage in passages.items():
+            vector = index._stored.faiss_index.reconstruct(rows[chunk_id])
+            assert passage.score == pytest.approx(float(vector @ query), abs=1e-5), mode
+    dense = by_mode["dense"]
+    assert all(p.fusion_score == p.score for p in dense.values())
+    assert all(p.fusion_score == p.lexical_score > 0 for p in by_mode["lexical"].values())
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["asdfgh jkl qwerty", "Warum bekomme ich nachts Wadenkrämpfe?", "hmm ok", "what?",
+     "what is the capital of australia", "best pasta recipe with tomatoes"],
+)
+def test_questions_the_documents_do_not_answer_are_refused(index: spasmqa.Index, question: str) -> None:
+    answer = index.ask(question)
+    assert not answer.answerable and answer.reason
+    assert len(answer) == 5  # still shown, as the closest passages
+
+
+@pytest.mark.parametrize("question", ["why do my legs cramp at night?", "my eyelid keeps twitching", "charley horse"])
+def test_questions_the_documents_answer_are_answered(index: spasmqa.Index, question: str) -> None:
+    answer = index.ask(question)
+    assert answer.answerable and answer.shares_words and answer.best_similarity > 0
+    assert answer.notice.startswith("General information from the listed sources, not medical advice")
+
+
+def test_near_identical_passages_of_two_documents_come_back_once(tmp_path: Path) -> None:
+    shared = "Drinking enough water before long runs prevents most calf cramps in hot weather, coaches say."
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text(f"Running tips\n\n{shared}\n\nShoes\n\nWear good shoes.", encoding="utf-8")
+    (tmp_path / "corpus" / "b.txt").write_text(f"Summer advice\n\n{shared}\n\nSkin\n\nUse sunscreen.", encoding="utf-8")
+    (tmp_path / "corpus" / "c.txt").write_text("Knitting\n\nCast on forty stitches with wool.", encoding="utf-8")
+    index = spasmqa.build(tmp_path / "corpus", tmp_path / "index", settings=spasmqa.ChunkSettings(max_tokens=32))
+    answer = index.ask("does water prevent calf cramps when running?", k=3, mode="dense")
+    first = answer[0]
+    assert first.text.count(shared) == 1 and len(first.also_in) == 1
+    assert {first.doc_id, first.also_in[0].doc_id} == {"a", "b"}
+    assert sum(shared in p.text for p in answer) == 1
+
+
+def test_overlapping_chunks_come_back_as_one_span(tmp_path: Path) -> None:
+    text = " ".join(f"Sentence {i} says that cramps and spasms differ in duration." for i in range(12))
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "long.txt").write_text(f"One section\n\n{text}", encoding="utf-8")
+    settings = spasmqa.ChunkSettings(max_tokens=48, overlap_tokens=24, context="none")
+    index = spasmqa.build(tmp_path / "corpus", tmp_path / "index", settings=settings)
+    assert any(a.end > b.start for a, b in zip(index.chunks, index.chunks[1:]))
+    answer = index.ask("cramps and spasms differ in duration", k=10, mode="dense")
+    spans = sorted((p.start, p.end) for p in answer)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    document = index.get_document("long")
+    assert all(document.text[p.start : p.end] == p.text for p in answer)

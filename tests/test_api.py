@@ -11,7 +11,7 @@ HEAVY_MODULES = ("torch", "sentence_transformers", "transformers", "faiss", "num
 def test_public_surface_is_small_and_sorted() -> None:
     assert spasmqa.__all__ == sorted(spasmqa.__all__)
     assert set(spasmqa.__all__) == {
-        "Answer", "ChunkSettings", "Document", "Index", "Passage", "SpasmqaError", "__version__",
+        "Answer", "ChunkSettings", "Document", "Index", "Passage", "RetrievalSettings", "SpasmqaError", "__version__",
         "ask", "build", "documents", "evaluate", "get_document", "load",
     }
     assert all(hasattr(spasmqa, name) for name in spasmqa.__all__)

@@ -36,16 +36,24 @@ def test_ask_json(index: spasmqa.Index, spasmqa_home: Path) -> None:
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["question"] == "what helps a charley horse?"
-    assert record["passages"] == [p.to_dict() for p in index.ask("what helps a charley horse?", k=3)]
+    assert record == json.loads(json.dumps(index.ask("what helps a charley horse?", k=3).to_dict()))
 
 
 def test_ask_text_shows_title_section_offsets_and_score(index: spasmqa.Index, spasmqa_home: Path) -> None:
     result = run(spasmqa_cli("ask", "what is myoclonus", "-k", "2", "--index", str(index.path)), spasmqa_home)
     assert result.returncode == 0, result.stderr
     top = index.ask("what is myoclonus", k=1)[0]
-    assert f"1. {top.title} › {top.section}   (score {top.score:.3f})" in result.stdout
+    assert f"1. {top.title} › {top.section}   (similarity {top.score:.3f})" in result.stdout
     assert f"{top.doc_id} · {top.source} · chars {top.start}-{top.end}" in result.stdout
+    assert f"»{top.highlights[0].text[:40]}" in result.stdout.replace("\n   |   ", " ")
     assert result.stdout.count("\n2. ") == 1
+    assert result.stdout.rstrip().endswith("see a doctor for severe, persistent or unusual symptoms.")
+
+
+def test_ask_says_when_the_documents_do_not_answer(index: spasmqa.Index, spasmqa_home: Path) -> None:
+    result = run(spasmqa_cli("ask", "how do I reset my wifi router password", "-k", "2"), spasmqa_home)
+    assert result.returncode == 0, result.stderr
+    assert "These documents do not seem to answer this (" in result.stdout and "The closest passages:" in result.stdout
 
 
 def test_errors_are_one_line_with_exit_code_1(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from spasmqa.errors import (
     MissingIndexFileError,
     ModelMismatchError,
 )
-from spasmqa.index import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, sha256_file, sha256_text
+from spasmqa.index import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, sha256_file, sha256_text
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def edit_manifest(path: Path, **changes: object) -> None:
 
 
 def test_index_directory_layout_and_manifest(index: spasmqa.Index, corpus_docs: tuple[spasmqa.Document, ...]) -> None:
-    assert sorted(p.name for p in index.path.iterdir()) == [CHUNKS_FILE, FAISS_FILE, MANIFEST_FILE]
+    assert sorted(p.name for p in index.path.iterdir()) == [CHUNKS_FILE, FAISS_FILE, MANIFEST_FILE, SENTENCES_FILE]
     manifest = json.loads((index.path / MANIFEST_FILE).read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["spasmqa_version"] == spasmqa.__version__
@@ -48,7 +48,9 @@ def test_index_directory_layout_and_manifest(index: spasmqa.Index, corpus_docs: 
     assert manifest["dimension"] == 384 and manifest["normalized"] is True
     assert manifest["chunking"] == spasmqa.ChunkSettings().to_dict()
     assert manifest["chunk_count"] == len(index.chunks)
-    assert manifest["files"] == {name: sha256_file(index.path / name) for name in (FAISS_FILE, CHUNKS_FILE)}
+    assert manifest["files"] == {name: sha256_file(index.path / name) for name in (FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE)}
+    assert manifest["sentence_count"] == sum(len(c.sentences) for c in index.chunks)
+    assert manifest["abstention_threshold"] == 0.3901
     assert [(d["doc_id"], d["sha256"], d["text_sha256"]) for d in manifest["documents"]] == [
         (doc.doc_id, doc.sha256, sha256_text(doc.text)) for doc in corpus_docs
     ]
@@ -70,7 +72,7 @@ def test_faiss_scores_equal_numpy_brute_force(index: spasmqa.Index, question: st
     query = index.embedder.encode([question])[0]
     exact = vectors @ query
     order = sorted(range(len(exact)), key=lambda row: (-exact[row], row))[:10]
-    answer = index.ask(question, k=10)
+    answer = index.ask(question, k=10, mode="dense", settings=spasmqa.RetrievalSettings(per_document_cap=None))
     assert [p.chunk_id for p in answer] == [index.chunks[row].chunk_id for row in order]
     np.testing.assert_allclose([p.score for p in answer], exact[order], atol=1e-5)
 
@@ -107,7 +109,7 @@ def test_missing_index(tmp_path: Path) -> None:
         spasmqa.load(tmp_path / "none")
 
 
-@pytest.mark.parametrize("name", [FAISS_FILE, CHUNKS_FILE])
+@pytest.mark.parametrize("name", [FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE])
 @pytest.mark.parametrize("damage", ["bit flip", "truncation", "swap for another build's file"])
 def test_damaged_files_are_refused(
     index: spasmqa.Index, other_index: spasmqa.Index, tmp_path: Path, name: str, damage: str
@@ -125,7 +127,7 @@ def test_damaged_files_are_refused(
         spasmqa.load(path)
 
 
-@pytest.mark.parametrize("name", [FAISS_FILE, CHUNKS_FILE])
+@pytest.mark.parametrize("name", [FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE])
 def test_missing_files_are_refused(index: spasmqa.Index, tmp_path: Path, name: str) -> None:
     path = copy_index(index, tmp_path)
     (path / name).unlink()
@@ -165,8 +167,8 @@ def test_other_format_versions_are_refused(index: spasmqa.Index, tmp_path: Path,
     [
         (None, "manifest.json is missing beside the index files"),
         ("{not json", "not a readable manifest"),
-        ('{"format_version": 1}', "not a valid manifest"),
-        ('{"format_version": 1, "fingerprint": "__import__(\'os\')", "chunking": {"evil": 1}}', "not a valid manifest"),
+        (f'{{"format_version": {FORMAT_VERSION}}}', "not a valid manifest"),
+        (f'{{"format_version": {FORMAT_VERSION}, "fingerprint": "__import__(\'os\')", "chunking": {{"evil": 1}}}}', "not a valid manifest"),
     ],
 )
 def test_bad_manifests_are_refused(index: spasmqa.Index, tmp_path: Path, content: str | None, message: str) -> None:

@@ -1,0 +1,70 @@
+"""Fusion, diversity, merging and near-duplicate collapsing on hand-made data whose answers are known."""
+
+from __future__ import annotations
+
+import pytest
+
+from spasmqa.errors import QueryError
+from spasmqa.retrieval import (
+    RetrievalSettings,
+    SpanGroup,
+    best_first,
+    cap_per_document,
+    collapse_near_duplicates,
+    jaccard,
+    merge_overlapping,
+    reciprocal_rank_fusion,
+    shingles,
+    top_rows,
+)
+
+
+def test_reciprocal_rank_fusion_by_hand() -> None:
+    # row 7: 1/(10+1) + 1/(10+2); row 3: 1/(10+2); row 5: 1/(10+1)
+    fused = reciprocal_rank_fusion([[7, 3], [5, 7]], constant=10)
+    assert fused == pytest.approx({7: 1 / 11 + 1 / 12, 3: 1 / 12, 5: 1 / 11})
+    assert best_first(fused) == [7, 5, 3]
+
+
+def test_best_first_breaks_ties_by_row() -> None:
+    assert best_first({9: 1.0, 2: 1.0, 5: 2.0}) == [5, 2, 9]
+    assert top_rows([(9, 1.0), (2, 1.0), (5, 2.0)], 2) == [(5, 2.0), (2, 1.0)]
+
+
+def test_cap_per_document_moves_extras_back_without_dropping() -> None:
+    docs = {1: "a", 2: "a", 3: "a", 4: "b", 5: "a", 6: "c"}
+    assert cap_per_document([1, 2, 3, 4, 5, 6], docs.__getitem__, 2) == [1, 2, 4, 6, 3, 5]
+    assert cap_per_document([1, 2, 3], docs.__getitem__, None) == [1, 2, 3]
+
+
+def test_merge_overlapping_spans_of_one_document() -> None:
+    spans = {1: ("a", 0, 100), 2: ("b", 0, 100), 3: ("a", 90, 200), 4: ("a", 200, 300)}
+    groups = merge_overlapping([1, 2, 3, 4], spans.__getitem__)
+    assert groups == [SpanGroup(1, (1, 3), 0, 200), SpanGroup(2, (2,), 0, 100), SpanGroup(4, (4,), 200, 300)]
+
+
+def test_a_row_bridging_two_groups_joins_them() -> None:
+    spans = {1: ("a", 0, 100), 2: ("a", 200, 300), 3: ("a", 90, 210)}
+    assert merge_overlapping([1, 2, 3], spans.__getitem__) == [SpanGroup(1, (1, 2, 3), 0, 300)]
+
+
+def test_near_duplicates_of_other_documents_collapse_into_the_best() -> None:
+    base = "Drink plenty of water and stretch your calves before running to avoid cramps at night."
+    texts = {1: base, 2: base.replace("night", "night time"), 3: base, 4: "Magnesium is a mineral found in nuts."}
+    docs = {1: "a", 2: "b", 3: "a", 4: "c"}
+    groups = [SpanGroup(row, (row,), 0, 10) for row in (1, 2, 3, 4)]
+    kept = collapse_near_duplicates(groups, lambda g: texts[g.lead], docs.__getitem__)
+    # 2 (another document) folds into 1; 3 is the same document, so it is not a cross-source duplicate
+    assert [(g.lead, g.duplicates) for g in kept] == [(1, (2,)), (3, ()), (4, ())]
+
+
+def test_shingle_jaccard() -> None:
+    assert jaccard(shingles("a b c d"), shingles("a b c d")) == 1.0
+    # {abc, bcd} vs {abc, bce}: 1 shared of 3
+    assert jaccard(shingles("a b c d"), shingles("a b c e")) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("kwargs", [{"rrf_constant": -1}, {"per_document_cap": 0}, {"candidates": 0}, {"rrf_constant": 1.5}])
+def test_invalid_retrieval_settings(kwargs: dict[str, object]) -> None:
+    with pytest.raises(QueryError):
+        RetrievalSettings(**kwargs)  # type: ignore[arg-type]
