@@ -29,6 +29,7 @@ from spasmqa.retrieval import (
     collapse_near_duplicates,
     merge_overlapping,
     reciprocal_rank_fusion,
+    shingles,
     top_rows,
 )
 
@@ -102,6 +103,19 @@ class Passage:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def __repr__(self) -> str:
+        return f"Passage(rank={self.rank}, score={self.score:.3f}, {self.chunk_id!r}, section={self.section!r})"
+
+    def __str__(self) -> str:
+        from spasmqa.display import passage_text  # presentation lives in the display module
+
+        return passage_text(self)
+
+    def _repr_html_(self) -> str:
+        from spasmqa.display import passage_html
+
+        return passage_html(self)
+
 
 @dataclass(frozen=True)
 class Answer(Sequence[Passage]):
@@ -135,6 +149,20 @@ class Answer(Sequence[Passage]):
 
     def __iter__(self) -> Iterator[Passage]:
         return iter(self.passages)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(p.chunk_id for p in self.passages)
+        return f"Answer({self.question!r}, answerable={self.answerable}, passages=[{shown}])"
+
+    def __str__(self) -> str:
+        from spasmqa.display import answer_text  # presentation lives in the display module
+
+        return answer_text(self)
+
+    def _repr_html_(self) -> str:
+        from spasmqa.display import answer_html
+
+        return answer_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +200,7 @@ class Index:
         self._model_checked = False
         self._lock = threading.Lock()
         self._lexical_cache: LexicalIndex | None = None
+        self._fingerprints: dict[int, frozenset[tuple[str, ...]]] = {}
 
     @property
     def path(self) -> Path:
@@ -188,6 +217,10 @@ class Index:
     @property
     def chunks(self) -> tuple[Chunk, ...]:
         return self._stored.chunks
+
+    def chunk_vectors(self) -> NDArray[np.float32]:
+        """The normalised vector of every chunk, row i for ``chunks[i]`` (for maps and analysis)."""
+        return self._stored.chunk_vectors(list(range(len(self.chunks))))
 
     def __repr__(self) -> str:
         manifest = self.manifest
@@ -254,7 +287,7 @@ class Index:
         lexical = dict(top_rows(((int(r), float(lexical_scores[r])) for r in lexical_scores.nonzero()[0]), len(dense)))
         fusion = self._fusion(mode, dense, lexical, settings)
         ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
-        groups = collapse_near_duplicates(merge_overlapping(ranked, self._span_of), self._group_text, self._doc_of)[:k]
+        groups = collapse_near_duplicates(merge_overlapping(ranked, self._span_of), self._fingerprint, self._doc_of, k)
         cosines = self._cosines(query, [group.lead for group in groups], dense)
         passages = tuple(
             self._passage(rank, group, query, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
@@ -293,6 +326,14 @@ class Index:
     def _span_of(self, row: int) -> tuple[str, int, int]:
         chunk = self.chunks[row]
         return chunk.doc_id, chunk.start, chunk.end
+
+    def _fingerprint(self, group: SpanGroup) -> frozenset[tuple[str, ...]]:
+        if len(group.rows) > 1:
+            return shingles(self._group_text(group))
+        cached = self._fingerprints.get(group.lead)
+        if cached is None:
+            cached = self._fingerprints[group.lead] = shingles(self.chunks[group.lead].text)
+        return cached
 
     def _group_text(self, group: SpanGroup) -> str:
         """The text of a merged span, stitched from its overlapping chunks (all exact document substrings)."""
@@ -333,14 +374,19 @@ class Index:
 
     def _highlights(self, group: SpanGroup, query: NDArray[np.float32]) -> tuple[Highlight, ...]:
         """The sentence of the passage closest to the question (its vector was stored at build time)."""
-        best: Highlight | None = None
+        best: tuple[float, int, int, Chunk] | None = None
         for row in group.rows:
             chunk = self.chunks[row]
-            for (start, end), vector in zip(chunk.sentences, self._stored.sentence_vectors(row)):
-                score = float(vector @ query)
-                if best is None or score > best.score:
-                    best = Highlight(start, end, chunk.text[start - chunk.start : end - chunk.start], score)
-        return () if best is None else (Highlight(best.start, best.end, best.text, round(best.score, 6)),)
+            if not chunk.sentences:
+                continue
+            scores = self._stored.sentence_vectors(row) @ query
+            top = int(scores.argmax())
+            if best is None or float(scores[top]) > best[0]:
+                best = (float(scores[top]), *chunk.sentences[top], chunk)
+        if best is None:
+            return ()
+        score, start, end, chunk = best
+        return (Highlight(start, end, chunk.text[start - chunk.start : end - chunk.start], round(score, 6)),)
 
     def _source_span(self, row: int) -> SourceSpan:
         chunk = self.chunks[row]

@@ -7,13 +7,13 @@ import json
 import logging
 import os
 import sys
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from spasmqa._version import __version__
-from spasmqa.answers import DEFAULT_MODE, MODES, Answer, Passage
+from spasmqa.answers import DEFAULT_MODE, MODES, Answer
+from spasmqa.display import answer_text
 from spasmqa.errors import SpasmqaError
 
 SAMPLE_QUESTION = "Why do my legs cramp at night, and what can I do about it?"
@@ -106,7 +106,8 @@ def _run_build(args: argparse.Namespace) -> None:
         f"  documents  {summary.documents}\n"
         f"  chunks     {summary.chunks}\n"
         f"  tokens per chunk  min {summary.tokens_min}  median {summary.tokens_median:g}  max {summary.tokens_max}\n"
-        f"  model      {summary.model_id}\n"
+        f"  model      {summary.model_id}  ({summary.chunks_per_second:.0f} chunks/s embedded)\n"
+        f"  search     {summary.search_index}\n"
         f"  seconds    {summary.seconds:.1f}"
     )
 
@@ -147,25 +148,4 @@ def _ask(question: str, *, k: int, index_dir: str | None, mode: str = DEFAULT_MO
 
 
 def _print_answer(answer: Answer) -> None:
-    print(f"Q: {answer.question}\n")
-    if not answer.answerable:
-        print(f"These documents do not seem to answer this ({answer.reason}). The closest passages:\n")
-    for passage in answer:
-        heading = f"{passage.title} › {passage.section}" if passage.section and passage.section != passage.title else passage.title
-        print(f"{passage.rank}. {heading}   (similarity {passage.score:.3f})")
-        print(f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}")
-        for line in _marked(passage).split("\n"):
-            print(textwrap.fill(line, width=100, initial_indent="   | ", subsequent_indent="   |   "))
-        for other in passage.also_in:
-            print(f"   also in {other.doc_id} · {other.source} · chars {other.start}-{other.end}")
-        print()
-    print(answer.notice)
-
-
-def _marked(passage: Passage) -> str:
-    """The passage text with its highlighted sentences between » and «."""
-    text = passage.text
-    for highlight in sorted(passage.highlights, key=lambda h: h.start, reverse=True):
-        start, end = highlight.start - passage.start, highlight.end - passage.start
-        text = f"{text[:start]}»{text[start:end]}«{text[end:]}"
-    return text
+    print(answer_text(answer))

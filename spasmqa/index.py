@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import statistics
@@ -55,7 +56,47 @@ MANIFEST_FILE = "manifest.json"
 FAISS_FILE = "index.faiss"
 SENTENCES_FILE = "sentences.faiss"
 CHUNKS_FILE = "chunks.jsonl"
-FAISS_INDEX_TYPE = "IndexFlatIP"
+# Above this many chunks exact search costs more than ~2 ms a query on 2 cores, and an IVF index with
+# nlist = 4·sqrt(n) and nprobe = 16 kept recall@10 >= 0.99 at 10^5 and 10^6 vectors (scripts/bench_scale.py).
+EXACT_SEARCH_LIMIT = 30_000
+IVF_NPROBE = 16
+
+
+@dataclass(frozen=True)
+class SearchIndexSpec:
+    """Which FAISS index holds the chunk vectors, and its search parameters (saved in the manifest)."""
+
+    kind: str = "IndexFlatIP"
+    nlist: int | None = None
+    nprobe: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_vector_index(vectors: NDArray[np.float32], exact_search_limit: int = EXACT_SEARCH_LIMIT) -> tuple[Any, SearchIndexSpec]:
+    """Exact inner-product search up to ``exact_search_limit`` vectors, an inverted-file index above it."""
+    import faiss
+
+    count, dimension = vectors.shape
+    if count <= exact_search_limit:
+        exact = faiss.IndexFlatIP(dimension)
+        exact.add(vectors)
+        return exact, SearchIndexSpec()
+    nlist = 4 * math.isqrt(count)
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(vectors[:: max(1, count // (256 * nlist))])
+    ivf.add(vectors)
+    spec = SearchIndexSpec("IndexIVFFlat", nlist, min(IVF_NPROBE, nlist))
+    prepare_for_search(ivf, spec)
+    return ivf, spec
+
+
+def prepare_for_search(faiss_index: Any, spec: SearchIndexSpec) -> None:
+    """Set search-time parameters; an IVF index also needs its id map to give vectors back."""
+    if spec.kind == "IndexIVFFlat":
+        faiss_index.nprobe = spec.nprobe
+        faiss_index.make_direct_map()
 
 
 @dataclass(frozen=True)
@@ -107,7 +148,7 @@ class Manifest:
     spasmqa_version: str = __version__
     normalized: bool = True
     metric: str = "inner_product"
-    faiss_index: str = FAISS_INDEX_TYPE
+    search_index: SearchIndexSpec = SearchIndexSpec()
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -121,6 +162,7 @@ class Manifest:
         fields["fingerprint"] = tuple(fields["fingerprint"])
         fields["chunking"] = ChunkSettings(**fields["chunking"])
         fields["documents"] = tuple(DocumentInfo(**doc) for doc in fields["documents"])
+        fields["search_index"] = SearchIndexSpec(**fields["search_index"])
         return cls(**fields)
 
     def document(self, doc_id: str) -> DocumentInfo:
@@ -176,6 +218,8 @@ class BuildSummary:
     tokens_median: float
     tokens_max: int
     seconds: float
+    chunks_per_second: float
+    search_index: str
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -217,8 +261,11 @@ def build_index(
     embedder: Embedder,
     settings: ChunkSettings,
     progress: bool = False,
+    exact_search_limit: int = EXACT_SEARCH_LIMIT,
 ) -> tuple[StoredIndex, BuildSummary]:
     """Chunk, embed and index a corpus folder (``None``: the bundled corpus) into ``index_dir``.
+
+    Up to ``exact_search_limit`` chunks the search is exact; above it an IVF index (see ``make_vector_index``).
 
     Builds of one directory are exclusive (a lock file beside it); the new index is written in a hidden
     staging directory and swapped in only when complete, so a crash at any moment leaves the previous
@@ -232,7 +279,7 @@ def build_index(
             with _locked(target, "swap"):
                 _recover_interrupted_swap(target)
                 _remove_leftovers(target)
-            return _build_locked(corpus_dir, target, embedder, settings, progress)
+            return _build_locked(corpus_dir, target, embedder, settings, progress, exact_search_limit)
     except OSError as exc:
         raise IndexWriteError(
             f"cannot write the index at {target} ({exc.strerror or exc}); pass a writable index directory "
@@ -241,16 +288,22 @@ def build_index(
 
 
 def _build_locked(
-    corpus_dir: str | Path | None, target: Path, embedder: Embedder, settings: ChunkSettings, progress: bool
+    corpus_dir: str | Path | None,
+    target: Path,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    progress: bool,
+    exact_search_limit: int,
 ) -> tuple[StoredIndex, BuildSummary]:
     import faiss
 
     started = time.perf_counter()
     documents = load_corpus(corpus_dir)
     chunks = chunk_corpus(documents, settings, embedder)
+    embedding_started = time.perf_counter()
     vectors = embedder.encode([chunk.embedding_input for chunk in chunks], progress=progress)
-    faiss_index = faiss.IndexFlatIP(vectors.shape[1])
-    faiss_index.add(vectors)
+    chunks_per_second = len(chunks) / max(time.perf_counter() - embedding_started, 1e-9)
+    faiss_index, search_index = make_vector_index(vectors, exact_search_limit)
     texts = {doc.doc_id: doc.text for doc in documents}
     sentences = [texts[chunk.doc_id][s:e] for chunk in chunks for s, e in chunk.sentences]
     sentence_index = faiss.IndexFlatIP(vectors.shape[1])
@@ -267,6 +320,7 @@ def _build_locked(
         chunk_count=len(chunks),
         sentence_count=len(sentences),
         abstention_threshold=calibrated_threshold(embedder.model_id),
+        search_index=search_index,
         files={},
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=seconds,
@@ -274,7 +328,8 @@ def _build_locked(
     manifest = _write_atomically(target, manifest, chunks, faiss_index, sentence_index)
     tokens = [chunk.token_count for chunk in chunks]
     summary = BuildSummary(
-        target, embedder.model_id, len(documents), len(chunks), min(tokens), statistics.median(tokens), max(tokens), seconds
+        target, embedder.model_id, len(documents), len(chunks), min(tokens), statistics.median(tokens), max(tokens),
+        seconds, round(chunks_per_second, 1), search_index.kind,
     )
     return StoredIndex(target, manifest, tuple(chunks), faiss_index, sentence_index), summary
 
@@ -399,6 +454,7 @@ def _read_files(path: Path) -> StoredIndex:
             )
     chunks = _read_chunks(path / CHUNKS_FILE, path)
     faiss_index = faiss.read_index(str(path / FAISS_FILE))
+    prepare_for_search(faiss_index, manifest.search_index)
     sentence_index = faiss.read_index(str(path / SENTENCES_FILE))
     if not (len(chunks) == manifest.chunk_count == faiss_index.ntotal) or faiss_index.d != manifest.dimension:
         raise MisalignedIndexError(

@@ -26,6 +26,7 @@ class LexicalIndex:
         self._bm25: Any = bm25s.BM25()
         self._bm25.index(self._tokenize(texts), show_progress=False)
         self._vocabulary = set(self._bm25.vocab_dict)
+        self._near_cache: dict[str, list[str]] = {}
         self.size = len(texts)
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[str]]:
@@ -44,6 +45,11 @@ class LexicalIndex:
         return terms
 
     def _near(self, token: str) -> list[str]:
+        if token not in self._near_cache:
+            self._near_cache[token] = self._nearest_words(token)
+        return self._near_cache[token]
+
+    def _nearest_words(self, token: str) -> list[str]:
         if len(token) < MIN_FUZZY_LENGTH:
             return []
         allowed = 1 if len(token) < 8 else 2

@@ -120,17 +120,25 @@ def jaccard(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> flo
 
 
 def collapse_near_duplicates(
-    groups: Sequence[SpanGroup], text_of: Callable[[SpanGroup], str], document_of: Callable[[int], str]
+    groups: Sequence[SpanGroup],
+    fingerprint_of: Callable[[SpanGroup], frozenset[tuple[str, ...]]],
+    document_of: Callable[[int], str],
+    limit: int,
 ) -> list[SpanGroup]:
-    """Keep the best of passages from different documents whose texts are near-identical, noting the rest."""
+    """The first ``limit`` groups, each folding in lower-ranked near-identical passages of other documents.
+
+    Groups are read in rank order until ``limit`` are kept; a duplicate ranked below that is never shown.
+    """
     kept: list[tuple[SpanGroup, frozenset[tuple[str, ...]]]] = []
     for group in groups:
-        fingerprint = shingles(text_of(group))
+        fingerprint = fingerprint_of(group)
         for index, (leader, leader_print) in enumerate(kept):
             if document_of(leader.lead) != document_of(group.lead) and jaccard(fingerprint, leader_print) >= NEAR_DUPLICATE_JACCARD:
                 kept[index] = (SpanGroup(leader.lead, leader.rows, leader.start, leader.end, (*leader.duplicates, group.lead)), leader_print)
                 break
         else:
+            if len(kept) == limit:
+                break
             kept.append((group, fingerprint))
     return [group for group, _ in kept]
 

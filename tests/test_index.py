@@ -18,6 +18,7 @@ from spasmqa.errors import (
     MissingIndexFileError,
     ModelMismatchError,
 )
+from spasmqa.evaluation import load_questions
 from spasmqa.index import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, sha256_file, sha256_text
 
 
@@ -194,3 +195,22 @@ def test_a_model_giving_other_vectors_is_refused(index: spasmqa.Index, tmp_path:
     edit_manifest(path, fingerprint=[-x for x in index.manifest.fingerprint])
     with pytest.raises(ModelMismatchError, match="different vectors"):
         spasmqa.load(path).ask("cramps")
+
+
+def test_above_the_exact_limit_an_ivf_index_is_built_and_reloaded(index: spasmqa.Index, tmp_path: Path) -> None:
+    import math
+
+    ivf = spasmqa.build(index_dir=tmp_path / "ivf", exact_search_limit=10)
+    spec = ivf.manifest.search_index
+    assert (spec.kind, spec.nlist, spec.nprobe) == ("IndexIVFFlat", 4 * math.isqrt(len(ivf.chunks)), 16)
+    reloaded = spasmqa.load(tmp_path / "ivf")
+    assert reloaded.manifest.search_index == spec and reloaded._stored.faiss_index.nprobe == 16
+    plain = spasmqa.RetrievalSettings(per_document_cap=None)
+    questions = [q.text for q in load_questions()[:40]]
+    exact = index.ask_many(questions, k=10, mode="dense", settings=plain)
+    approximate = reloaded.ask_many(questions, k=10, mode="dense", settings=plain)
+    found = [len({p.chunk_id for p in a} & {p.chunk_id for p in e}) / 10 for a, e in zip(approximate, exact)]
+    assert sum(found) / len(found) >= 0.9
+    # scores stay exact cosines (vectors come back through the IVF's direct map)
+    top = approximate[0][0]
+    assert top.score == pytest.approx(next(p.score for p in exact[0] if p.chunk_id == top.chunk_id), abs=1e-5)

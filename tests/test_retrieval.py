@@ -53,9 +53,10 @@ def test_near_duplicates_of_other_documents_collapse_into_the_best() -> None:
     texts = {1: base, 2: base.replace("night", "night time"), 3: base, 4: "Magnesium is a mineral found in nuts."}
     docs = {1: "a", 2: "b", 3: "a", 4: "c"}
     groups = [SpanGroup(row, (row,), 0, 10) for row in (1, 2, 3, 4)]
-    kept = collapse_near_duplicates(groups, lambda g: texts[g.lead], docs.__getitem__)
+    kept = collapse_near_duplicates(groups, lambda g: shingles(texts[g.lead]), docs.__getitem__, limit=5)
     # 2 (another document) folds into 1; 3 is the same document, so it is not a cross-source duplicate
     assert [(g.lead, g.duplicates) for g in kept] == [(1, (2,)), (3, ()), (4, ())]
+    assert [g.lead for g in collapse_near_duplicates(groups, lambda g: shingles(texts[g.lead]), docs.__getitem__, limit=2)] == [1, 3]
 
 
 def test_shingle_jaccard() -> None:

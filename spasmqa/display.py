@@ -1,0 +1,138 @@
+"""Display: answers and passages as plain text and as self-contained HTML, and a passage shown in its document.
+
+All document text is HTML-escaped; the HTML uses inline styles only, so it renders offline and in any
+notebook. Highlighted sentences are marked » « in text and with <mark> in HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+from dataclasses import dataclass
+
+from spasmqa.answers import Answer, Passage
+from spasmqa.corpus import Document
+
+_PASSAGE_STYLE = "background:#fff7d6;color:#1a1a1a;padding:0 1px"
+_HIGHLIGHT_STYLE = "background:#ffd54f;color:#1a1a1a;font-weight:600;padding:0 1px"
+_BOX_STYLE = "font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:56em;line-height:1.45;color:#1a1a1a"
+_NOTICE_STYLE = "font-size:0.85em;color:#555;border-top:1px solid #ddd;margin-top:0.6em;padding-top:0.4em"
+
+
+@dataclass(frozen=True)
+class Html:
+    """An HTML fragment that notebooks render (``_repr_html_``); ``str()`` gives the markup."""
+
+    markup: str
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __str__(self) -> str:
+        return self.markup
+
+
+def marked_text(passage: Passage) -> str:
+    """The passage text with its highlighted sentences between » and «."""
+    text = passage.text
+    for highlight in sorted(passage.highlights, key=lambda h: h.start, reverse=True):
+        start, end = highlight.start - passage.start, highlight.end - passage.start
+        text = f"{text[:start]}»{text[start:end]}«{text[end:]}"
+    return text
+
+
+def _heading(passage: Passage) -> str:
+    if passage.section and passage.section != passage.title:
+        return f"{passage.title} › {passage.section}"
+    return passage.title
+
+
+def passage_text(passage: Passage, width: int = 100) -> str:
+    lines = [
+        f"{passage.rank}. {_heading(passage)}   (similarity {passage.score:.3f})",
+        f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}",
+    ]
+    for line in marked_text(passage).split("\n"):
+        lines.append(textwrap.fill(line, width=width, initial_indent="   | ", subsequent_indent="   |   "))
+    lines += [f"   also in {o.doc_id} · {o.source} · chars {o.start}-{o.end}" for o in passage.also_in]
+    return "\n".join(lines)
+
+
+def answer_text(answer: Answer) -> str:
+    """What ``spasmqa ask`` prints: the question, an abstention line if any, the passages, the notice."""
+    parts = [f"Q: {answer.question}"]
+    if not answer.answerable:
+        parts.append(f"These documents do not seem to answer this ({answer.reason}). The closest passages:")
+    parts += [passage_text(passage) for passage in answer]
+    parts.append(answer.notice)
+    return "\n\n".join(parts)
+
+
+def _marked_html(text: str, offset: int, spans: list[tuple[int, int]], style: str) -> str:
+    """Escape ``text`` (document offsets start at ``offset``) and wrap ``spans`` in <mark>."""
+    pieces, cursor = [], 0
+    for start, end in sorted(spans):
+        start, end = max(start - offset, cursor), min(end - offset, len(text))
+        if start >= end:
+            continue
+        pieces += [html.escape(text[cursor:start]), f'<mark style="{style}">', html.escape(text[start:end]), "</mark>"]
+        cursor = end
+    pieces.append(html.escape(text[cursor:]))
+    return "".join(pieces).replace("\n", "<br>")
+
+
+def passage_html(passage: Passage) -> str:
+    spans = [(h.start, h.end) for h in passage.highlights]
+    also = "".join(
+        f"<div style='font-size:0.85em;color:#555'>also in {html.escape(o.title)} ({html.escape(o.source)}, "
+        f"chars {o.start}–{o.end})</div>"
+        for o in passage.also_in
+    )
+    return (
+        f"<div style='margin:0.6em 0;padding:0.5em 0.7em;border-left:3px solid #c9a227;background:#fafafa'>"
+        f"<div><b>{passage.rank}. {html.escape(_heading(passage))}</b> "
+        f"<span style='color:#555'>similarity {passage.score:.3f}</span></div>"
+        f"<div style='font-size:0.85em;color:#555'>{html.escape(passage.source)} · "
+        f"{html.escape(passage.doc_id)} · chars {passage.start}–{passage.end}</div>"
+        f"<div style='margin-top:0.3em'>{_marked_html(passage.text, passage.start, spans, _HIGHLIGHT_STYLE)}</div>"
+        f"{also}</div>"
+    )
+
+
+def answer_html(answer: Answer) -> str:
+    status = (
+        ""
+        if answer.answerable
+        else "<div style='padding:0.4em 0.6em;background:#fdecea;color:#7a1c12;border-radius:4px'>"
+        f"These documents do not seem to answer this ({html.escape(answer.reason)}). The closest passages:</div>"
+    )
+    return (
+        f"<div style='{_BOX_STYLE}'><div style='font-size:1.1em'><b>Q:</b> {html.escape(answer.question)}</div>"
+        f"{status}{''.join(passage_html(p) for p in answer)}"
+        f"<div style='{_NOTICE_STYLE}'>{html.escape(answer.notice)}</div></div>"
+    )
+
+
+def in_document(passage: Passage, document: Document | None = None) -> Html:
+    """The whole document with the passage marked and its answering sentence highlighted inside it.
+
+    ``document`` defaults to the bundled document of ``passage.doc_id``.
+
+    Example:
+        >>> from spasmqa.display import in_document
+        >>> in_document(spasmqa.ask("what is myoclonus?")[0])
+    """
+    if document is None:
+        from spasmqa.api import get_document
+
+        document = get_document(passage.doc_id)
+    text = document.text
+    before = _marked_html(text[: passage.start], 0, [], "")
+    inside = _marked_html(passage.text, passage.start, [(h.start, h.end) for h in passage.highlights], _HIGHLIGHT_STYLE)
+    after = _marked_html(text[passage.end :], passage.end, [], "")
+    return Html(
+        f"<div style='{_BOX_STYLE}'><div style='font-size:1.1em'><b>{html.escape(document.title)}</b></div>"
+        f"<div style='font-size:0.85em;color:#555'>{html.escape(document.source)} · chars {passage.start}–{passage.end} "
+        f"marked, answering sentence in bold</div>"
+        f"<div style='margin-top:0.5em'>{before}<span style='{_PASSAGE_STYLE}'>{inside}</span>{after}</div></div>"
+    )
