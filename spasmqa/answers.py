@@ -263,7 +263,7 @@ class Index:
         self._ensure_model_checked()
         if not texts:
             return []
-        queries = self._embedder.encode(texts)
+        queries = self._embedder.encode_queries(texts)
         depth = min(len(self.chunks), max(settings.candidates, k))
         scores, rows = self._stored.search(queries, depth)
         return [
@@ -399,7 +399,7 @@ class Index:
             return False, "none of the question's words occur in these documents"
         threshold = self.manifest.abstention_threshold
         if threshold is not None and best < threshold:
-            return False, f"no passage is close enough to the question (best similarity {best:.2f}, needs {threshold:.2f})"
+            return False, f"no passage is close enough to the question: best similarity {round(best, 2) + 0.0:.2f}, needs {threshold:.2f}"
         if threshold is None:
             return True, "no abstention threshold is calibrated for this model; passages are the closest ones"
         return True, f"best similarity {best:.2f} reaches the calibrated {threshold:.2f}"

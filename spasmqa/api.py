@@ -31,6 +31,11 @@ def home() -> Path:
     return Path(cache) / "spasmqa"
 
 
+def query_cache_dir(model_id: str) -> Path:
+    """Where the ONNX query encoder of a model is kept (made when an index is built with it)."""
+    return home() / "query-encoders" / hashlib.sha256(model_id.encode()).hexdigest()[:16]
+
+
 def default_index_dir(corpus_dir: str | Path | None = None) -> Path:
     """The index directory ``build()`` uses when given none: one per corpus folder under ``home()``."""
     if corpus_dir is None:
@@ -75,12 +80,13 @@ def build_with_summary(
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
 ) -> tuple[Index, BuildSummary]:
     """``build()``, also returning the figures of the build (what the build command prints)."""
-    embedder = Embedder(model)
+    embedder = Embedder(model, query_cache=query_cache_dir(resolve_model(model)[0]))
     target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir)
     stored, summary = build_index(
         corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), progress=progress,
         exact_search_limit=exact_search_limit,
     )
+    embedder.export_query_encoder([chunk.embedding_input for chunk in stored.chunks[:64]])
     return Index(stored, embedder, load_corpus(stored.manifest.corpus_dir)), summary
 
 
@@ -112,7 +118,7 @@ def load(index_dir: str | Path, *, model: str | None = None, rebuild_if_stale: b
                 raise
             logger.warning("rebuilding the index at %s: %s", stored.path, exc)
             return build(manifest.corpus_dir, stored.path, model=manifest.model_id, settings=manifest.chunking)
-    return Index(stored, Embedder(manifest.model_id), documents)
+    return Index(stored, Embedder(manifest.model_id, query_cache=query_cache_dir(manifest.model_id)), documents)
 
 
 def _corpus_of(stored: StoredIndex) -> tuple[Document, ...] | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import threading
-from pathlib import Path
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spasmqa.errors import ModelError
@@ -47,13 +50,21 @@ class Embedder:
 
     Loading is offline only (``local_files_only``): a model that is not on this machine is an error,
     never a download. Safe to share between threads; the model loads once.
+
+    Questions go through ``encode_queries``: with a ``query_cache`` folder holding a verified ONNX
+    export of the model (``export_query_encoder``, done at build time), they are encoded by ONNX
+    Runtime without importing torch or sentence-transformers, which makes a cold answer several
+    times faster; otherwise by the model itself.
     """
 
-    def __init__(self, model: str | None = None, *, device: str | None = None) -> None:
+    def __init__(self, model: str | None = None, *, device: str | None = None, query_cache: Path | None = None) -> None:
         self.model_id, self._load_from = resolve_model(model)
         self._device = device
         self._model: Any = None
         self._lock = threading.Lock()
+        self._query_cache = query_cache
+        self._query_encoder: OnnxQueryEncoder | None = None
+        self._query_encoder_checked = False
 
     @property
     def model(self) -> Any:
@@ -108,7 +119,125 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Like ``encode``, through the ONNX export when there is a verified one for this model."""
+        encoder = self._onnx_encoder()
+        return encoder.encode(texts) if encoder is not None else self.encode(texts)
+
+    def _onnx_encoder(self) -> OnnxQueryEncoder | None:
+        if not self._query_encoder_checked:
+            with self._lock:
+                if not self._query_encoder_checked:
+                    self._query_encoder = OnnxQueryEncoder.open(self._query_cache, self.model_id)
+                    self._query_encoder_checked = True
+        return self._query_encoder
+
     def fingerprint(self) -> list[float]:
         """The first dimensions of a fixed sentence's vector, enough to tell two models apart."""
-        vector = self.encode([FINGERPRINT_TEXT])[0][:FINGERPRINT_DIMS]
+        vector = self.encode_queries([FINGERPRINT_TEXT])[0][:FINGERPRINT_DIMS]
         return [round(float(x), 6) for x in vector]
+
+    def export_query_encoder(self, check_texts: Sequence[str]) -> bool:
+        """Write an ONNX export of the model to ``query_cache`` if it gives the model's own vectors.
+
+        The export is kept only if every one of ``check_texts`` gets a vector within ``ONNX_TOLERANCE``
+        cosine of the model's; a model whose architecture or pooling does not export is skipped (logged).
+        """
+        if self._query_cache is None:
+            return False
+        self._query_encoder_checked = False  # look again on the next question: the export is (or will be) there
+        meta_path = self._query_cache / ONNX_META
+        if meta_path.is_file() and json.loads(meta_path.read_text()).get("model_id") == self.model_id:
+            return True
+        staging = self._query_cache.with_name(f".{self._query_cache.name}.staging")
+        try:
+            _export_onnx(self.model, staging, self.model_id, self.max_seq_length)
+            exported = OnnxQueryEncoder(staging, self.max_seq_length).encode(check_texts)
+            reference = self.encode(check_texts)
+            worst = float(1.0 - (exported * reference).sum(axis=1).min())
+            if worst > ONNX_TOLERANCE:
+                logger.warning("ONNX export of %s differs from the model by %.2g cosine; not used", self.model_id, worst)
+                return False
+            if self._query_cache.exists():
+                shutil.rmtree(self._query_cache)
+            staging.rename(self._query_cache)
+            return True
+        except Exception as exc:  # an architecture torch.onnx cannot export stays on the torch path
+            logger.warning("no ONNX query encoder for %s (%s: %s); questions use the model itself", self.model_id, type(exc).__name__, exc)
+            return False
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+ONNX_FILE = "model.onnx"
+ONNX_META = "meta.json"
+ONNX_TOLERANCE = 1e-4
+
+
+def _export_onnx(model: Any, folder: Path, model_id: str, max_seq_length: int) -> None:
+    import torch
+
+    transformer = model[0].auto_model
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    folder.mkdir(parents=True, exist_ok=True)
+    example = model.tokenizer(["a question"], return_tensors="pt", return_token_type_ids=True)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's tracer warnings say nothing a user can act on
+        torch.onnx.export(
+            LastHiddenState().eval(),
+            tuple(example[name] for name in names),
+            str(folder / ONNX_FILE),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    model.tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / ONNX_META).write_text(json.dumps({"model_id": model_id, "max_seq_length": max_seq_length}))
+
+
+class OnnxQueryEncoder:
+    """The model's transformer run by ONNX Runtime, mean-pooled and normalised like the model itself."""
+
+    def __init__(self, folder: Path, max_seq_length: int) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self._session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_seq_length)
+        self._tokenizer.enable_padding()
+
+    @classmethod
+    def open(cls, folder: Path | None, model_id: str) -> OnnxQueryEncoder | None:
+        """The verified export in ``folder`` for ``model_id``, or None when there is none."""
+        meta_path = folder / ONNX_META if folder is not None else None
+        if meta_path is None or not meta_path.is_file():
+            return None
+        meta = json.loads(meta_path.read_text())
+        return cls(meta_path.parent, int(meta["max_seq_length"])) if meta.get("model_id") == model_id else None
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        import numpy as np
+
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        vectors: NDArray[np.float32] = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
+        return vectors
