@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test notebooks bench clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+notebooks: setup
+	$(BIN)/python -m pytest tests/test_notebooks.py
 
 bench: setup
 	$(BIN)/python scripts/bench.py --json results/bench.json

@@ -32,10 +32,10 @@ class Html:
         return self.markup
 
 
-def marked_text(passage: Passage) -> str:
-    """The passage text with its highlighted sentences between » and «."""
+def marked_text(passage: Passage, mark: bool = True) -> str:
+    """The passage text with its highlighted sentences between » and « (unless ``mark`` is False)."""
     text = passage.text
-    for highlight in sorted(passage.highlights, key=lambda h: h.start, reverse=True):
+    for highlight in sorted(passage.highlights, key=lambda h: h.start, reverse=True) if mark else ():
         start, end = highlight.start - passage.start, highlight.end - passage.start
         text = f"{text[:start]}»{text[start:end]}«{text[end:]}"
     return text
@@ -47,13 +47,14 @@ def _heading(passage: Passage) -> str:
     return passage.title
 
 
-def passage_text(passage: Passage, width: int = 100) -> str:
+def passage_text(passage: Passage, width: int = 100, mark: bool = True) -> str:
+    """A passage as ``spasmqa ask`` prints it; ``mark=False`` leaves its highlight unmarked."""
     lines = [
         f"{passage.rank}. {_heading(passage)}   (similarity {passage.score:.3f})",
         f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}",
     ]
-    for line in marked_text(passage).split("\n"):
-        lines.append(textwrap.fill(line, width=width, initial_indent="   | ", subsequent_indent="   |   "))
+    for line in marked_text(passage, mark).split("\n"):
+        lines.append(textwrap.fill(line, width=width, initial_indent="   | ", subsequent_indent="   |   ") or "   |")
     lines += [f"   also in {o.doc_id} · {o.source} · chars {o.start}-{o.end}" for o in passage.also_in]
     return "\n".join(lines)
 
@@ -62,8 +63,9 @@ def answer_text(answer: Answer) -> str:
     """What ``spasmqa ask`` prints: the question, an abstention line if any, the passages, the notice."""
     parts = [f"Q: {answer.question}"]
     if not answer.answerable:
-        parts.append(f"These documents do not seem to answer this ({answer.reason}). The closest passages:")
-    parts += [passage_text(passage) for passage in answer]
+        parts.append(f"These documents do not seem to answer this: {answer.reason}. The closest passages:")
+    # A declined answer has no answering sentence to point at.
+    parts += [passage_text(passage, mark=answer.answerable) for passage in answer]
     parts.append(answer.notice)
     return "\n\n".join(parts)
 
@@ -81,8 +83,8 @@ def _marked_html(text: str, offset: int, spans: list[tuple[int, int]], style: st
     return "".join(pieces).replace("\n", "<br>")
 
 
-def passage_html(passage: Passage) -> str:
-    spans = [(h.start, h.end) for h in passage.highlights]
+def passage_html(passage: Passage, mark: bool = True) -> str:
+    spans = [(h.start, h.end) for h in passage.highlights] if mark else []
     also = "".join(
         f"<div style='font-size:0.85em;color:#555'>also in {html.escape(o.title)} ({html.escape(o.source)}, "
         f"chars {o.start}–{o.end})</div>"
@@ -92,8 +94,8 @@ def passage_html(passage: Passage) -> str:
         f"<div style='margin:0.6em 0;padding:0.5em 0.7em;border-left:3px solid #c9a227;background:#fafafa'>"
         f"<div><b>{passage.rank}. {html.escape(_heading(passage))}</b> "
         f"<span style='color:#555'>similarity {passage.score:.3f}</span></div>"
-        f"<div style='font-size:0.85em;color:#555'>{html.escape(passage.source)} · "
-        f"{html.escape(passage.doc_id)} · chars {passage.start}–{passage.end}</div>"
+        f"<div style='font-size:0.85em;color:#555'>{html.escape(passage.doc_id)} · "
+        f"{html.escape(passage.source)} · chars {passage.start}–{passage.end}</div>"
         f"<div style='margin-top:0.3em'>{_marked_html(passage.text, passage.start, spans, _HIGHLIGHT_STYLE)}</div>"
         f"{also}</div>"
     )
@@ -104,11 +106,11 @@ def answer_html(answer: Answer) -> str:
         ""
         if answer.answerable
         else "<div style='padding:0.4em 0.6em;background:#fdecea;color:#7a1c12;border-radius:4px'>"
-        f"These documents do not seem to answer this ({html.escape(answer.reason)}). The closest passages:</div>"
+        f"These documents do not seem to answer this: {html.escape(answer.reason)}. The closest passages:</div>"
     )
     return (
         f"<div style='{_BOX_STYLE}'><div style='font-size:1.1em'><b>Q:</b> {html.escape(answer.question)}</div>"
-        f"{status}{''.join(passage_html(p) for p in answer)}"
+        f"{status}{''.join(passage_html(p, mark=answer.answerable) for p in answer)}"
         f"<div style='{_NOTICE_STYLE}'>{html.escape(answer.notice)}</div></div>"
     )
 

@@ -453,7 +453,7 @@ def _failures(
         missed = scores.get("passage_hit@5", scores.get("doc_hit@5", 1.0)) == 0.0
         if question.answerable and missed:
             returned = tuple(
-                f"{p.doc_id} › {p.section or '(no heading)'} ({p.score:.2f}): {p.text[:70]!r}"
+                f"{p.doc_id} › {p.section or '(no heading)'} ({p.score:.2f}): {' '.join(p.text.split())[:70]}…"
                 for p in answers[question.qid, name][:3]
             )
             failures.append(Failure(question.qid, question.text, tuple(sorted(question.relevant_docs)), returned))
@@ -604,12 +604,18 @@ def evaluate_beir(
 def format_report(report: EvalReport) -> str:
     """The report as plain-text tables: systems by metrics, intervals, comparisons, kinds, scores, failures."""
     names = _metric_names(report.results)
+    document_names = [n for n in names if n.startswith("doc_")]
+    other_names = [n for n in names if not n.startswith("doc_")]
     lines = [
         f"{report.questions} questions ({report.answerable} answerable, {report.unanswerable} out of domain) "
         f"from {report.dataset}",
         f"index {report.index}",
         "",
-        _table(["system", *names], [[s.system, *(f"{s.metric(n).mean:.3f}" for n in names)] for s in report.systems]),
+        _table(["system", *document_names], [[s.system, *(f"{s.metric(n).mean:.3f}" for n in document_names)] for s in report.systems]),
+    ]
+    if other_names:
+        lines += ["", _table(["system", *other_names], [[s.system, *(f"{s.metric(n).mean:.3f}" for n in other_names)] for s in report.systems])]
+    lines += [
         "",
         "headline metrics with bootstrap 95% intervals",
         _table(
@@ -629,24 +635,22 @@ def format_report(report: EvalReport) -> str:
         ]
     if report.per_kind and report.per_kind[0].kind:
         lines += ["", _per_kind_table(report)]
-    if any(s.separation for s in report.systems):
+    reference = report.system(report.reference)
+    if reference.separation and reference.unanswerable_top_median is not None:
+        # The best dense similarity depends on the question alone, so one row serves every system.
+        separation = reference.separation
         lines += ["", "best dense similarity: answerable vs out-of-domain questions"]
         lines.append(
             _table(
-                ["system", "median answerable", "median ood", "ROC AUC", "best threshold", "TPR", "FPR"],
-                [
-                    [
-                        s.system,
-                        f"{s.answerable_top_median:.3f}",
-                        f"{s.unanswerable_top_median:.3f}",
-                        f"{s.separation.roc_auc:.3f}",
-                        f"{s.separation.best_threshold:.3f}",
-                        f"{s.separation.true_positive_rate:.3f}",
-                        f"{s.separation.false_positive_rate:.3f}",
-                    ]
-                    for s in report.systems
-                    if s.separation and s.unanswerable_top_median is not None
-                ],
+                ["median answerable", "median ood", "ROC AUC", "best threshold", "TPR", "FPR"],
+                [[
+                    f"{reference.answerable_top_median:.3f}",
+                    f"{reference.unanswerable_top_median:.3f}",
+                    f"{separation.roc_auc:.3f}",
+                    f"{separation.best_threshold:.3f}",
+                    f"{separation.true_positive_rate:.3f}",
+                    f"{separation.false_positive_rate:.3f}",
+                ]],
             )
         )
     lines += ["", f"failures of {report.reference} (no answering passage in the top 5): {len(report.failures)}"]

@@ -53,7 +53,7 @@ def test_ask_text_shows_title_section_offsets_and_score(index: spasmqa.Index, sp
 def test_ask_says_when_the_documents_do_not_answer(index: spasmqa.Index, spasmqa_home: Path) -> None:
     result = run(spasmqa_cli("ask", "how do I reset my wifi router password", "-k", "2"), spasmqa_home)
     assert result.returncode == 0, result.stderr
-    assert "These documents do not seem to answer this (" in result.stdout and "The closest passages:" in result.stdout
+    assert "These documents do not seem to answer this: " in result.stdout and "The closest passages:" in result.stdout
 
 
 def test_errors_are_one_line_with_exit_code_1(tmp_path: Path) -> None:
