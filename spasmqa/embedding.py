@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -149,7 +150,8 @@ class Embedder:
         meta_path = self._query_cache / ONNX_META
         if meta_path.is_file() and json.loads(meta_path.read_text()).get("model_id") == self.model_id:
             return True
-        staging = self._query_cache.with_name(f".{self._query_cache.name}.staging")
+        self._query_cache.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{self._query_cache.name}.staging-", dir=self._query_cache.parent))
         try:
             _export_onnx(self.model, staging, self.model_id, self.max_seq_length)
             exported = OnnxQueryEncoder(staging, self.max_seq_length).encode(check_texts)
@@ -227,8 +229,12 @@ class OnnxQueryEncoder:
         meta_path = folder / ONNX_META if folder is not None else None
         if meta_path is None or not meta_path.is_file():
             return None
-        meta = json.loads(meta_path.read_text())
-        return cls(meta_path.parent, int(meta["max_seq_length"])) if meta.get("model_id") == model_id else None
+        try:
+            meta = json.loads(meta_path.read_text())
+            return cls(meta_path.parent, int(meta["max_seq_length"])) if meta.get("model_id") == model_id else None
+        except Exception as exc:  # a damaged export must never stop answers: the model itself still works
+            logger.warning("ignoring the ONNX query encoder in %s (%s: %s)", folder, type(exc).__name__, exc)
+            return None
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         import numpy as np

@@ -65,3 +65,16 @@ def test_without_an_export_questions_use_the_model(tmp_path: Path) -> None:
     embedder = Embedder(query_cache=tmp_path / "none")
     assert embedder._onnx_encoder() is None
     np.testing.assert_allclose(embedder.encode_queries(["cramps"]), embedder.encode(["cramps"]))
+
+
+def test_a_damaged_export_falls_back_to_the_model(index: spasmqa.Index, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(index.embedder._query_cache, cache)
+    (cache / "model.onnx").write_bytes(b"not an onnx model")
+    embedder = Embedder(query_cache=cache)
+    with caplog.at_level("WARNING", logger="spasmqa"):
+        vectors = embedder.encode_queries(["cramps"])
+    assert "ignoring the ONNX query encoder" in caplog.text
+    np.testing.assert_allclose(vectors, embedder.encode(["cramps"]))
