@@ -5,6 +5,7 @@ Everything here is a pure function over row numbers, scores and spans, so it is 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -92,22 +93,27 @@ def merge_overlapping(rows: Sequence[int], span_of: Callable[[int], tuple[str, i
 
     A row that bridges two groups joins them, so no two groups of one document ever overlap.
     """
-    groups: list[SpanGroup] = []
+    groups: dict[int, SpanGroup] = {}  # keyed by the order groups were opened in, i.e. by rank
+    by_document: dict[str, list[int]] = {}
+    opened = itertools.count()
     for row in rows:
         doc_id, start, end = span_of(row)
-        touching = [g for g in groups if span_of(g.lead)[0] == doc_id and start < g.end and g.start < end]
+        slots = by_document.setdefault(doc_id, [])
+        touching = [i for i in slots if start < groups[i].end and groups[i].start < end]
         if not touching:
-            groups.append(SpanGroup(row, (row,), start, end))
+            slots.append(next(opened))
+            groups[slots[-1]] = SpanGroup(row, (row,), start, end)
             continue
-        first = touching[0]
-        merged = SpanGroup(
-            first.lead,
-            tuple(r for g in touching for r in g.rows) + (row,),
-            min(start, *(g.start for g in touching)),
-            max(end, *(g.end for g in touching)),
+        members = [groups.pop(i) for i in touching]
+        groups[touching[0]] = SpanGroup(
+            members[0].lead,
+            tuple(r for g in members for r in g.rows) + (row,),
+            min(start, *(g.start for g in members)),
+            max(end, *(g.end for g in members)),
         )
-        groups = [merged if g is first else g for g in groups if g is first or g not in touching]
-    return groups
+        for i in touching[1:]:
+            slots.remove(i)
+    return [groups[i] for i in sorted(groups)]
 
 
 def shingles(text: str, size: int = 3) -> frozenset[tuple[str, ...]]:
