@@ -25,7 +25,7 @@ grid = [
 trials = compare_chunk_settings(grid)
 columns = ("doc_hit@1", "doc_mrr@10", "passage_hit@1", "passage_hit@3", "passage_hit@5")
 print(f"{'max':>4} {'ovl':>4} {'context':<14} {'chunks':>6} {'med tok':>7} " + " ".join(f"{c:>13}" for c in columns) + "   half A  half B")
-ranked = sorted(trials, key=lambda t: (-min(t[2].half_a, t[2].half_b), -(t[2].half_a + t[2].half_b)))
+ranked = sorted(trials, key=lambda t: t[2].rank_key)
 for settings, summary, trial in ranked:
     print(
         f"{settings.max_tokens:>4} {settings.overlap_tokens:>4} {settings.context:<14} {summary.chunks:>6} "

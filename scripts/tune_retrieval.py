@@ -26,7 +26,7 @@ systems = [System("dense", "dense", plain), System("lexical", "lexical", plain)]
 trials = compare_systems(systems)
 columns = ("doc_hit@1", "doc_recall@5", "doc_mrr@10", "passage_hit@1", "passage_hit@3", "passage_hit@5")
 print(f"{'system':<26} " + " ".join(f"{c:>13}" for c in columns) + "   half A  half B")
-ranked = sorted(trials, key=lambda t: (-min(t.half_a, t.half_b), -(t.half_a + t.half_b)))
+ranked = sorted(trials, key=lambda t: t.rank_key)
 for trial in ranked:
     print(f"{trial.name:<26} " + " ".join(f"{trial.means[c]:>13.3f}" for c in columns) + f"   {trial.half_a:.3f}   {trial.half_b:.3f}")
 print(f"\nbest on its weaker half: {ranked[0].name}")

@@ -30,7 +30,6 @@ from spasmqa.retrieval import (
     merge_overlapping,
     reciprocal_rank_fusion,
     shingles,
-    top_rows,
 )
 
 if TYPE_CHECKING:
@@ -284,7 +283,8 @@ class Index:
         lexical_index = self._lexical_index()
         terms = lexical_index.terms(question)
         lexical_scores = lexical_index.scores_of(terms)
-        lexical = dict(top_rows(((int(r), float(lexical_scores[r])) for r in lexical_scores.nonzero()[0]), len(dense)))
+        matched = {int(row): float(lexical_scores[row]) for row in lexical_scores.nonzero()[0]}
+        lexical = {row: matched[row] for row in best_first(matched)[: len(dense)]}
         fusion = self._fusion(mode, dense, lexical, settings)
         ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
         groups = collapse_near_duplicates(merge_overlapping(ranked, self._span_of), self._fingerprint, self._doc_of, k)

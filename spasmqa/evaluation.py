@@ -472,6 +472,11 @@ class Trial:
     half_a: float
     half_b: float
 
+    @property
+    def rank_key(self) -> tuple[float, float]:
+        """Sort key, best first: a setting is only as good as its weaker half (ties: the sum of both)."""
+        return -min(self.half_a, self.half_b), -(self.half_a + self.half_b)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -147,8 +147,3 @@ def collapse_near_duplicates(
                 break
             kept.append((group, fingerprint))
     return [group for group, _ in kept]
-
-
-def top_rows(scores: Iterable[tuple[int, float]], limit: int) -> list[tuple[int, float]]:
-    """The ``limit`` best (row, score) pairs, best first, ties to the lower row."""
-    return sorted(scores, key=lambda item: (-item[1], item[0]))[:limit]

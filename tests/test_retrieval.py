@@ -15,7 +15,6 @@ from spasmqa.retrieval import (
     merge_overlapping,
     reciprocal_rank_fusion,
     shingles,
-    top_rows,
 )
 
 
@@ -28,7 +27,6 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
 
 def test_best_first_breaks_ties_by_row() -> None:
     assert best_first({9: 1.0, 2: 1.0, 5: 2.0}) == [5, 2, 9]
-    assert top_rows([(9, 1.0), (2, 1.0), (5, 2.0)], 2) == [(5, 2.0), (2, 1.0)]
 
 
 def test_cap_per_document_moves_extras_back_without_dropping() -> None:
