@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from spasmqa.chunking import Chunk
-from spasmqa.corpus import Document
+from spasmqa.corpus import Document, find_document
 from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
 from spasmqa.index import Manifest, StoredIndex, check_model
@@ -415,10 +415,7 @@ class Index:
 
     def get_document(self, doc_id: str) -> Document:
         """One document by id; ``KeyError`` names the ids there are."""
-        for document in self.documents():
-            if document.doc_id == doc_id:
-                return document
-        raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in self.documents())}")
+        return find_document(self.documents(), doc_id)
 
 
 def _check_mode(mode: object) -> None:

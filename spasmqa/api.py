@@ -11,7 +11,7 @@ from pathlib import Path
 from spasmqa.answers import DEFAULT_MODE, Answer, Index
 from spasmqa.retrieval import RetrievalSettings
 from spasmqa.chunking import ChunkSettings
-from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
+from spasmqa.corpus import Document, bundled_corpus_dir, find_document, load_corpus
 from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
 from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
 from spasmqa.index import EXACT_SEARCH_LIMIT, BuildSummary, StoredIndex, build_index, calibrated_threshold, check_corpus, read_index
@@ -82,12 +82,12 @@ def build_with_summary(
     """``build()``, also returning the figures of the build (what the build command prints)."""
     embedder = Embedder(model, query_cache=query_cache_dir(resolve_model(model)[0]))
     target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir)
-    stored, summary = build_index(
+    stored, summary, documents = build_index(
         corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), progress=progress,
         exact_search_limit=exact_search_limit,
     )
     embedder.export_query_encoder([chunk.embedding_input for chunk in stored.chunks[:64]])
-    return Index(stored, embedder, load_corpus(stored.manifest.corpus_dir)), summary
+    return Index(stored, embedder, documents), summary
 
 
 def load(index_dir: str | Path, *, model: str | None = None, rebuild_if_stale: bool = False) -> Index:
@@ -187,8 +187,4 @@ def documents() -> tuple[Document, ...]:
 
 def get_document(doc_id: str) -> Document:
     """One bundled document by id; ``KeyError`` lists the ids there are."""
-    docs = documents()
-    for document in docs:
-        if document.doc_id == doc_id:
-            return document
-    raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in docs)}")
+    return find_document(documents(), doc_id)

@@ -277,6 +277,14 @@ def _read_document(path: Path, metadata: dict[str, Any]) -> Document:
     )
 
 
+def find_document(documents: tuple[Document, ...], doc_id: str) -> Document:
+    """The document with ``doc_id``; ``KeyError`` lists the ids there are."""
+    for document in documents:
+        if document.doc_id == doc_id:
+            return document
+    raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in documents)}")
+
+
 def _title_from_text(text: str) -> str | None:
     first_line = text.split("\n", 1)[0]
     return heading_text(first_line)

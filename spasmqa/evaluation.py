@@ -523,7 +523,7 @@ def compare_chunk_settings(
     trials = []
     with tempfile.TemporaryDirectory(prefix="spasmqa-chunking-") as scratch:
         for number, candidate in enumerate(candidates):
-            stored, summary = build_index(corpus_dir, Path(scratch) / str(number), embedder=embedder, settings=candidate)
+            stored, summary, _ = build_index(corpus_dir, Path(scratch) / str(number), embedder=embedder, settings=candidate)
             report = evaluate(Index(stored, embedder, documents), questions, systems=(system,))
             trials.append((candidate, summary, _trial(report, system.name, halves)))
     return tuple(trials)

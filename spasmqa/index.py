@@ -262,10 +262,11 @@ def build_index(
     settings: ChunkSettings,
     progress: bool = False,
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
-) -> tuple[StoredIndex, BuildSummary]:
+) -> tuple[StoredIndex, BuildSummary, tuple[Document, ...]]:
     """Chunk, embed and index a corpus folder (``None``: the bundled corpus) into ``index_dir``.
 
     Up to ``exact_search_limit`` chunks the search is exact; above it an IVF index (see ``make_vector_index``).
+    Returns the index, the build's figures and the documents it was built from.
 
     Builds of one directory are exclusive (a lock file beside it); the new index is written in a hidden
     staging directory and swapped in only when complete, so a crash at any moment leaves the previous
@@ -294,7 +295,7 @@ def _build_locked(
     settings: ChunkSettings,
     progress: bool,
     exact_search_limit: int,
-) -> tuple[StoredIndex, BuildSummary]:
+) -> tuple[StoredIndex, BuildSummary, tuple[Document, ...]]:
     import faiss
 
     started = time.perf_counter()
@@ -331,7 +332,7 @@ def _build_locked(
         target, embedder.model_id, len(documents), len(chunks), min(tokens), statistics.median(tokens), max(tokens),
         seconds, round(chunks_per_second, 1), search_index.kind,
     )
-    return StoredIndex(target, manifest, tuple(chunks), faiss_index, sentence_index), summary
+    return StoredIndex(target, manifest, tuple(chunks), faiss_index, sentence_index), summary, documents
 
 
 def documents_dir(corpus_dir: str | Path | None) -> Path:
