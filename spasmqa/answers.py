@@ -122,9 +122,12 @@ class Answer(Sequence[Passage]):
 
     ``answerable`` is False when the documents do not seem to answer the question; the passages are
     then only the closest ones, not answers, and ``reason`` says why. The evidence behind it:
-    ``best_similarity``, the highest cosine between the question and any passage, and ``shares_words``,
-    whether any of the question's words (or near misspellings) occur in the documents. ``notice`` is the
-    same fixed line on every answer.
+    ``best_similarity``, the highest cosine between the question and any passage;
+    ``best_sentence_similarity``, the highest cosine between the question and any sentence of the
+    candidate passages; ``answer_score``, their mean, which must reach the index's calibrated
+    threshold (a passage on the topic is not enough: one of its statements must match the question
+    too); and ``shares_words``, whether any of the question's words (or near misspellings) occur in the
+    documents. ``notice`` is the same fixed line on every answer.
     """
 
     question: str
@@ -133,6 +136,8 @@ class Answer(Sequence[Passage]):
     answerable: bool = True
     reason: str = ""
     best_similarity: float = 0.0
+    best_sentence_similarity: float = 0.0
+    answer_score: float = 0.0
     shares_words: bool = True
     notice: str = NOTICE
 
@@ -170,6 +175,8 @@ class Answer(Sequence[Passage]):
             "answerable": self.answerable,
             "reason": self.reason,
             "best_similarity": self.best_similarity,
+            "best_sentence_similarity": self.best_sentence_similarity,
+            "answer_score": self.answer_score,
             "shares_words": self.shares_words,
             "notice": self.notice,
             "passages": [passage.to_dict() for passage in self.passages],
@@ -294,8 +301,14 @@ class Index:
             for rank, group in enumerate(groups, start=1)
         )
         best = max(dense.values(), default=0.0)
-        answerable, reason = self._judge(bool(terms), best)
-        return Answer(question, passages, mode, answerable, reason, round(best, 6), bool(terms))
+        best_sentence = self._stored.best_sentence_score(query, list(dense))
+        best_sentence = best if best_sentence is None else best_sentence
+        answer_score = (best + best_sentence) / 2
+        answerable, reason = self._judge(bool(terms), answer_score)
+        return Answer(
+            question, passages, mode, answerable, reason,
+            round(best, 6), round(best_sentence, 6), round(answer_score, 6), bool(terms),
+        )
 
     def _fusion(
         self, mode: str, dense: dict[int, float], lexical: dict[int, float], settings: RetrievalSettings
@@ -393,16 +406,17 @@ class Index:
         info = self.manifest.document(chunk.doc_id)
         return SourceSpan(chunk.doc_id, info.title, info.source, chunk.section, chunk.start, chunk.end)
 
-    def _judge(self, shares_words: bool, best: float) -> tuple[bool, str]:
+    def _judge(self, shares_words: bool, answer_score: float) -> tuple[bool, str]:
         """Whether the documents answer the question: it must share words with them and come close enough."""
         if not shares_words:
             return False, "none of the question's words occur in these documents"
         threshold = self.manifest.abstention_threshold
-        if threshold is not None and best < threshold:
-            return False, f"no passage is close enough to the question: best similarity {round(best, 2) + 0.0:.2f}, needs {threshold:.2f}"
+        if threshold is not None and answer_score < threshold:
+            shown = round(answer_score, 4) + 0.0  # no "-0.0000"
+            return False, f"no passage is close enough to the question: answer score {shown:.4f}, needs {threshold:.4f}"
         if threshold is None:
             return True, "no abstention threshold is calibrated for this model; passages are the closest ones"
-        return True, f"best similarity {best:.2f} reaches the calibrated {threshold:.2f}"
+        return True, f"answer score {answer_score:.4f} reaches the calibrated {threshold:.4f}"
 
     def documents(self) -> tuple[Document, ...]:
         """The documents this index was built from, as checked unchanged when it was loaded."""

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the abstention threshold applies to Answer.answer_score
 MANIFEST_FILE = "manifest.json"
 FAISS_FILE = "index.faiss"
 SENTENCES_FILE = "sentences.faiss"
@@ -194,16 +194,37 @@ class StoredIndex:
 
     def sentence_vectors(self, row: int) -> NDArray[np.float32]:
         """The vectors of chunk ``row``'s sentences, in the order of ``chunks[row].sentences``."""
-        first = self._sentence_offsets[row]
-        vectors: NDArray[np.float32] = self.sentence_index.reconstruct_n(first, len(self.chunks[row].sentences))
-        return vectors
+        first, end = self._sentence_offsets[row : row + 2]
+        return self._sentence_matrix[first:end]
+
+    def best_sentence_score(self, query_vector: NDArray[np.float32], rows: list[int]) -> float | None:
+        """The highest inner product of the query with any sentence of the chunks ``rows`` (None: no sentences)."""
+        import numpy as np
+
+        starts = self._sentence_offsets[rows]
+        counts = self._sentence_offsets[np.asarray(rows) + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            return None
+        # one gather for all the chunks' sentence ranges: each range's start, then consecutive rows
+        first_of_range = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        return float((self._sentence_matrix[first_of_range + np.arange(total)] @ query_vector).max())
 
     @cached_property
-    def _sentence_offsets(self) -> list[int]:
-        offsets = [0]
-        for chunk in self.chunks:
-            offsets.append(offsets[-1] + len(chunk.sentences))
-        return offsets
+    def _sentence_matrix(self) -> NDArray[np.float32]:
+        """Every sentence vector: a view of the flat FAISS index's own storage, so no second copy in memory."""
+        import faiss
+
+        index = self.sentence_index
+        matrix: NDArray[np.float32] = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d)
+        return matrix.reshape(index.ntotal, index.d)
+
+    @cached_property
+    def _sentence_offsets(self) -> NDArray[np.int64]:
+        """Row i's sentences are sentence rows ``offsets[i]`` to ``offsets[i + 1]``."""
+        import numpy as np
+
+        return np.cumsum([0] + [len(chunk.sentences) for chunk in self.chunks], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -512,10 +533,10 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
 def calibrated_threshold(model_id: str) -> float | None:
-    """The abstention threshold calibrated for a model (``scripts/calibrate.py``), or None if there is none."""
+    """The lowest answer score calibrated for a model (``scripts/calibrate.py``), or None if there is none."""
     calibration = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
     entry = calibration.get("models", {}).get(model_id)
-    return float(entry["min_score"]) if entry else None
+    return float(entry["min_answer_score"]) if entry else None
 
 
 def check_model(manifest: Manifest, embedder: Embedder, path: Path) -> None:

@@ -42,7 +42,10 @@ def test_answer_is_a_ranked_sequence_of_passages_with_provenance(index: spasmqa.
 def test_answer_to_dict_is_json(index: spasmqa.Index) -> None:
     record = json.loads(json.dumps(spasmqa.ask("twitching eyelid", k=2).to_dict()))
     assert record["question"] == "twitching eyelid"
-    assert set(record) == {"question", "mode", "answerable", "reason", "best_similarity", "shares_words", "notice", "passages"}
+    assert set(record) == {
+        "question", "mode", "answerable", "reason", "best_similarity", "best_sentence_similarity", "answer_score",
+        "shares_words", "notice", "passages",
+    }
     assert set(record["passages"][0]) == {
         "rank", "score", "text", "doc_id", "title", "source", "section", "start", "end", "chunk_id",
         "lexical_score", "fusion_score", "highlights", "also_in",
@@ -149,7 +152,9 @@ def test_questions_the_documents_do_not_answer_are_refused(index: spasmqa.Index,
 @pytest.mark.parametrize("question", ["why do my legs cramp at night?", "my eyelid keeps twitching", "charley horse"])
 def test_questions_the_documents_answer_are_answered(index: spasmqa.Index, question: str) -> None:
     answer = index.ask(question)
-    assert answer.answerable and answer.shares_words and answer.best_similarity > 0
+    assert answer.answerable and answer.shares_words
+    assert answer.answer_score >= index.manifest.abstention_threshold
+    assert answer.answer_score == pytest.approx((answer.best_similarity + answer.best_sentence_similarity) / 2, abs=1e-6)
     assert answer.notice.startswith("General information from the listed sources, not medical advice")
 
 
@@ -179,3 +184,23 @@ def test_overlapping_chunks_come_back_as_one_span(tmp_path: Path) -> None:
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
     document = index.get_document("long")
     assert all(document.text[p.start : p.end] == p.text for p in answer)
+
+
+def test_best_sentence_similarity_is_the_best_sentence_of_the_candidate_passages(index: spasmqa.Index) -> None:
+    import numpy as np
+
+    question = "what is clonus"
+    answer = index.ask(question, mode="dense")
+    query = index.embedder.encode_queries([question])[0]
+    candidates = sorted(range(len(index.chunks)), key=lambda row: -float(index.chunk_vectors()[row] @ query))
+    candidates = candidates[: RetrievalSettings().candidates]
+    sentence_index = index._stored.sentence_index
+    first = np.cumsum([0] + [len(chunk.sentences) for chunk in index.chunks])
+    expected = max(
+        float(sentence_index.reconstruct(int(first[row]) + i) @ query)
+        for row in candidates
+        for i in range(len(index.chunks[row].sentences))
+    )
+    assert answer.best_sentence_similarity == pytest.approx(expected, abs=1e-5)
+    # a definition question: the chunk holding the definition is about more, its sentence is not
+    assert answer.best_sentence_similarity > answer.best_similarity

@@ -51,7 +51,7 @@ def test_index_directory_layout_and_manifest(index: spasmqa.Index, corpus_docs: 
     assert manifest["chunk_count"] == len(index.chunks)
     assert manifest["files"] == {name: sha256_file(index.path / name) for name in (FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE)}
     assert manifest["sentence_count"] == sum(len(c.sentences) for c in index.chunks)
-    assert manifest["abstention_threshold"] == 0.3901
+    assert manifest["abstention_threshold"] == 0.5043  # spasmqa/calibration.json
     assert [(d["doc_id"], d["sha256"], d["text_sha256"]) for d in manifest["documents"]] == [
         (doc.doc_id, doc.sha256, sha256_text(doc.text)) for doc in corpus_docs
     ]
