@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,26 +22,30 @@ class LexicalIndex:
 
     def __init__(self, texts: Sequence[str]) -> None:
         import bm25s
+        from bm25s.stopwords import STOPWORDS_EN
 
-        self._stemmer = _english_stemmer()
+        self._stem_words = _english_stemmer().stemWords
+        self._stopwords = frozenset(STOPWORDS_EN)
         self._bm25: Any = bm25s.BM25()
-        self._bm25.index(self._tokenize(texts), show_progress=False)
+        self._bm25.index([self.tokens(text) for text in texts], show_progress=False)
         self._vocabulary = set(self._bm25.vocab_dict)
         self._near_cache: dict[str, list[str]] = {}
         self.size = len(texts)
 
-    def _tokenize(self, texts: Sequence[str]) -> list[list[str]]:
-        import bm25s
+    def tokens(self, text: str) -> list[str]:
+        """Lowercased words of two or more characters, English stop words left out, stemmed.
 
-        tokens: list[list[str]] = bm25s.tokenize(
-            list(texts), stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
-        )
-        return tokens
+        The same tokens as ``bm25s.tokenize(..., stopwords="en", stemmer=...)``, without its per-call
+        setup (vocabulary maps, progress bars), which cost more than the search for a one-line question.
+        """
+        words = [word for word in _TOKEN.findall(text.lower()) if word not in self._stopwords]
+        stems: list[str] = self._stem_words(words)
+        return stems
 
     def terms(self, question: str) -> list[str]:
         """The question's stemmed words that the chunks contain, typos mapped to their nearest words."""
         terms = []
-        for token in self._tokenize([question])[0]:
+        for token in self.tokens(question):
             terms.extend([token] if token in self._vocabulary else self._near(token))
         return terms
 
@@ -70,6 +75,7 @@ class LexicalIndex:
 
 
 MIN_FUZZY_LENGTH = 4
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (scikit-learn's) word pattern
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
