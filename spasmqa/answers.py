@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -30,6 +31,7 @@ from spasmqa.retrieval import (
     merge_overlapping,
     reciprocal_rank_fusion,
     shingles,
+    single_spans,
 )
 
 if TYPE_CHECKING:
@@ -294,7 +296,8 @@ class Index:
         lexical = {row: matched[row] for row in best_first(matched)[: len(dense)]}
         fusion = self._fusion(mode, dense, lexical, settings)
         ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
-        groups = collapse_near_duplicates(merge_overlapping(ranked, self._span_of), self._fingerprint, self._doc_of, k)
+        spans = merge_overlapping(ranked, self._span_of) if self._chunks_overlap else single_spans(ranked, self._span_of)
+        groups = collapse_near_duplicates(spans, self._fingerprint, self._doc_of, k)
         cosines = self._cosines(query, [group.lead for group in groups], dense)
         passages = tuple(
             self._passage(rank, group, query, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
@@ -332,6 +335,12 @@ class Index:
                 if self._lexical_cache is None:
                     self._lexical_cache = LexicalIndex([chunk.embedding_input for chunk in self.chunks])
         return self._lexical_cache
+
+    @cached_property
+    def _chunks_overlap(self) -> bool:
+        """Whether any two chunks of a document overlap (chunking with overlap); if not, nothing can merge."""
+        spans = sorted((chunk.doc_id, chunk.start, chunk.end) for chunk in self.chunks)
+        return any(a[0] == b[0] and b[1] < a[2] for a, b in zip(spans, spans[1:]))
 
     def _doc_of(self, row: int) -> str:
         return self.chunks[row].doc_id

@@ -166,10 +166,11 @@ class Manifest:
         return cls(**fields)
 
     def document(self, doc_id: str) -> DocumentInfo:
-        for info in self.documents:
-            if info.doc_id == doc_id:
-                return info
-        raise KeyError(doc_id)
+        return self._documents_by_id[doc_id]
+
+    @cached_property
+    def _documents_by_id(self) -> dict[str, DocumentInfo]:
+        return {info.doc_id: info for info in self.documents}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,20 +61,26 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], constant: int) -> 
     return fused
 
 
-def cap_per_document(rows: Sequence[int], document_of: Callable[[int], str], cap: int | None) -> list[int]:
+def cap_per_document(rows: Iterable[int], document_of: Callable[[int], str], cap: int | None) -> Iterator[int]:
     """Reorder so no document has more than ``cap`` rows ahead of another document's next row.
 
     Rows over a document's cap move behind the others, in their original order, so nothing is dropped.
+    Lazy: a row within its document's cap comes out as soon as it is read, so a reader that needs only
+    the first few stops early.
     """
     if cap is None:
-        return list(rows)
+        yield from rows
+        return
     seen: Counter[str] = Counter()
-    first: list[int] = []
     later: list[int] = []
     for row in rows:
-        seen[document_of(row)] += 1
-        (first if seen[document_of(row)] <= cap else later).append(row)
-    return first + later
+        document = document_of(row)
+        seen[document] += 1
+        if seen[document] <= cap:
+            yield row
+        else:
+            later.append(row)
+    yield from later
 
 
 @dataclass(frozen=True)
@@ -88,10 +94,12 @@ class SpanGroup:
     duplicates: tuple[int, ...] = ()
 
 
-def merge_overlapping(rows: Sequence[int], span_of: Callable[[int], tuple[str, int, int]]) -> list[SpanGroup]:
+def merge_overlapping(rows: Iterable[int], span_of: Callable[[int], tuple[str, int, int]]) -> list[SpanGroup]:
     """Group ranked rows whose spans overlap in the same document into one span, kept at the best rank.
 
-    A row that bridges two groups joins them, so no two groups of one document ever overlap.
+    A row that bridges two groups joins them, so no two groups of one document ever overlap. Reads every
+    row (a later one may widen an earlier group); ``single_spans`` is the lazy equivalent for rows that
+    cannot overlap.
     """
     groups: dict[int, SpanGroup] = {}  # keyed by the order groups were opened in, i.e. by rank
     by_document: dict[str, list[int]] = {}
@@ -116,17 +124,30 @@ def merge_overlapping(rows: Sequence[int], span_of: Callable[[int], tuple[str, i
     return [groups[i] for i in sorted(groups)]
 
 
+def single_spans(rows: Iterable[int], span_of: Callable[[int], tuple[str, int, int]]) -> Iterator[SpanGroup]:
+    """Each row as its own span: what ``merge_overlapping`` gives when no two spans overlap, lazily."""
+    for row in rows:
+        _, start, end = span_of(row)
+        yield SpanGroup(row, (row,), start, end)
+
+
 def shingles(text: str, size: int = 3) -> frozenset[tuple[str, ...]]:
     words = _WORD.findall(text.casefold())
     return frozenset(tuple(words[i : i + size]) for i in range(max(1, len(words) - size + 1)))
 
 
 def jaccard(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared) if a or b else 1.0
+
+
+def _may_be_near_duplicates(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
+    """Jaccard is at most min/max of the sizes: sets of very different sizes need no intersection."""
+    return min(len(a), len(b)) >= NEAR_DUPLICATE_JACCARD * max(len(a), len(b))
 
 
 def collapse_near_duplicates(
-    groups: Sequence[SpanGroup],
+    groups: Iterable[SpanGroup],
     fingerprint_of: Callable[[SpanGroup], frozenset[tuple[str, ...]]],
     document_of: Callable[[int], str],
     limit: int,
@@ -139,7 +160,11 @@ def collapse_near_duplicates(
     for group in groups:
         fingerprint = fingerprint_of(group)
         for index, (leader, leader_print) in enumerate(kept):
-            if document_of(leader.lead) != document_of(group.lead) and jaccard(fingerprint, leader_print) >= NEAR_DUPLICATE_JACCARD:
+            if (
+                document_of(leader.lead) != document_of(group.lead)
+                and _may_be_near_duplicates(fingerprint, leader_print)
+                and jaccard(fingerprint, leader_print) >= NEAR_DUPLICATE_JACCARD
+            ):
                 kept[index] = (SpanGroup(leader.lead, leader.rows, leader.start, leader.end, (*leader.duplicates, group.lead)), leader_print)
                 break
         else:

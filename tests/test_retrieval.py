@@ -15,6 +15,7 @@ from spasmqa.retrieval import (
     merge_overlapping,
     reciprocal_rank_fusion,
     shingles,
+    single_spans,
 )
 
 
@@ -31,8 +32,15 @@ def test_best_first_breaks_ties_by_row() -> None:
 
 def test_cap_per_document_moves_extras_back_without_dropping() -> None:
     docs = {1: "a", 2: "a", 3: "a", 4: "b", 5: "a", 6: "c"}
-    assert cap_per_document([1, 2, 3, 4, 5, 6], docs.__getitem__, 2) == [1, 2, 4, 6, 3, 5]
-    assert cap_per_document([1, 2, 3], docs.__getitem__, None) == [1, 2, 3]
+    assert list(cap_per_document([1, 2, 3, 4, 5, 6], docs.__getitem__, 2)) == [1, 2, 4, 6, 3, 5]
+    assert list(cap_per_document([1, 2, 3], docs.__getitem__, None)) == [1, 2, 3]
+
+
+def test_cap_per_document_reads_only_as_far_as_asked() -> None:
+    rows = iter([1, 2, 3, 4, 5, 6])
+    capped = cap_per_document(rows, {1: "a", 2: "a", 3: "a", 4: "b", 5: "a", 6: "c"}.__getitem__, 2)
+    assert [next(capped), next(capped), next(capped)] == [1, 2, 4]
+    assert list(rows) == [5, 6]  # row 3 was read and held back; 5 and 6 were not needed yet
 
 
 def test_merge_overlapping_spans_of_one_document() -> None:
@@ -44,6 +52,11 @@ def test_merge_overlapping_spans_of_one_document() -> None:
 def test_a_row_bridging_two_groups_joins_them() -> None:
     spans = {1: ("a", 0, 100), 2: ("a", 200, 300), 3: ("a", 90, 210)}
     assert merge_overlapping([1, 2, 3], spans.__getitem__) == [SpanGroup(1, (1, 2, 3), 0, 300)]
+
+
+def test_single_spans_are_what_merging_gives_disjoint_spans() -> None:
+    spans = {1: ("a", 0, 100), 2: ("b", 0, 100), 3: ("a", 100, 200), 4: ("a", 300, 400)}
+    assert list(single_spans([4, 1, 3, 2], spans.__getitem__)) == merge_overlapping([4, 1, 3, 2], spans.__getitem__)
 
 
 def test_near_duplicates_of_other_documents_collapse_into_the_best() -> None:
