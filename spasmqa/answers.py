@@ -20,7 +20,7 @@ from spasmqa.chunking import Chunk
 from spasmqa.corpus import Document, find_document
 from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
-from spasmqa.index import Manifest, StoredIndex, check_model
+from spasmqa.index import Manifest, SentenceScores, StoredIndex, check_model
 from spasmqa.lexical import LexicalIndex
 from spasmqa.retrieval import (
     RetrievalSettings,
@@ -288,23 +288,23 @@ class Index:
         mode: str,
         settings: RetrievalSettings,
     ) -> Answer:
-        dense = {int(row): float(score) for score, row in zip(scores.tolist(), rows.tolist()) if row >= 0}
+        dense = {row: score for row, score in zip(rows.tolist(), scores.tolist()) if row >= 0}  # IVF may pad with -1
         lexical_index = self._lexical_index()
         terms = lexical_index.terms(question)
         lexical_scores = lexical_index.scores_of(terms)
-        matched = {int(row): float(lexical_scores[row]) for row in lexical_scores.nonzero()[0]}
-        lexical = {row: matched[row] for row in best_first(matched)[: len(dense)]}
+        lexical = _best_rows(lexical_scores, len(dense))
         fusion = self._fusion(mode, dense, lexical, settings)
         ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
         spans = merge_overlapping(ranked, self._span_of) if self._chunks_overlap else single_spans(ranked, self._span_of)
         groups = collapse_near_duplicates(spans, self._fingerprint, self._doc_of, k)
         cosines = self._cosines(query, [group.lead for group in groups], dense)
+        sentences = self._stored.sentence_scores(query, list(dense))
         passages = tuple(
-            self._passage(rank, group, query, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
+            self._passage(rank, group, query, sentences, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
             for rank, group in enumerate(groups, start=1)
         )
         best = max(dense.values(), default=0.0)
-        best_sentence = self._stored.best_sentence_score(query, list(dense))
+        best_sentence = sentences.best()
         best_sentence = best if best_sentence is None else best_sentence
         answer_score = (best + best_sentence) / 2
         answerable, reason = self._judge(bool(terms), answer_score)
@@ -337,17 +337,21 @@ class Index:
         return self._lexical_cache
 
     @cached_property
+    def _spans(self) -> tuple[tuple[str, int, int], ...]:
+        """(document, start, end) of every chunk, by row."""
+        return tuple((chunk.doc_id, chunk.start, chunk.end) for chunk in self.chunks)
+
+    @cached_property
     def _chunks_overlap(self) -> bool:
         """Whether any two chunks of a document overlap (chunking with overlap); if not, nothing can merge."""
-        spans = sorted((chunk.doc_id, chunk.start, chunk.end) for chunk in self.chunks)
+        spans = sorted(self._spans)
         return any(a[0] == b[0] and b[1] < a[2] for a, b in zip(spans, spans[1:]))
 
     def _doc_of(self, row: int) -> str:
-        return self.chunks[row].doc_id
+        return self._spans[row][0]
 
     def _span_of(self, row: int) -> tuple[str, int, int]:
-        chunk = self.chunks[row]
-        return chunk.doc_id, chunk.start, chunk.end
+        return self._spans[row]
 
     def _fingerprint(self, group: SpanGroup) -> frozenset[tuple[str, ...]]:
         if len(group.rows) > 1:
@@ -359,6 +363,8 @@ class Index:
 
     def _group_text(self, group: SpanGroup) -> str:
         """The text of a merged span, stitched from its overlapping chunks (all exact document substrings)."""
+        if len(group.rows) == 1:
+            return self.chunks[group.lead].text
         chunks = sorted((self.chunks[row] for row in group.rows), key=lambda c: c.start)
         text, end = chunks[0].text, chunks[0].end
         for chunk in chunks[1:]:
@@ -373,7 +379,14 @@ class Index:
         return {**dense, **{row: float(vector @ query) for row, vector in zip(missing, vectors)}}
 
     def _passage(
-        self, rank: int, group: SpanGroup, query: NDArray[np.float32], cosine: float, lexical: float, fusion: float
+        self,
+        rank: int,
+        group: SpanGroup,
+        query: NDArray[np.float32],
+        sentences: SentenceScores,
+        cosine: float,
+        lexical: float,
+        fusion: float,
     ) -> Passage:
         chunk = self.chunks[group.lead]
         info = self.manifest.document(chunk.doc_id)
@@ -390,18 +403,19 @@ class Index:
             chunk_id=chunk.chunk_id,
             lexical_score=round(lexical, 6),
             fusion_score=round(fusion, 6),
-            highlights=self._highlights(group, query),
+            highlights=self._highlights(group, query, sentences),
             also_in=tuple(self._source_span(row) for row in group.duplicates),
         )
 
-    def _highlights(self, group: SpanGroup, query: NDArray[np.float32]) -> tuple[Highlight, ...]:
+    def _highlights(self, group: SpanGroup, query: NDArray[np.float32], sentences: SentenceScores) -> tuple[Highlight, ...]:
         """The sentence of the passage closest to the question (its vector was stored at build time)."""
         best: tuple[float, int, int, Chunk] | None = None
         for row in group.rows:
             chunk = self.chunks[row]
             if not chunk.sentences:
                 continue
-            scores = self._stored.sentence_vectors(row) @ query
+            scores = sentences.of(row)
+            scores = self._stored.sentence_vectors(row) @ query if scores is None else scores
             top = int(scores.argmax())
             if best is None or float(scores[top]) > best[0]:
                 best = (float(scores[top]), *chunk.sentences[top], chunk)
@@ -439,6 +453,15 @@ class Index:
     def get_document(self, doc_id: str) -> Document:
         """One document by id; ``KeyError`` names the ids there are."""
         return find_document(self.documents(), doc_id)
+
+
+def _best_rows(scores: NDArray[np.float32], limit: int) -> dict[int, float]:
+    """The ``limit`` rows of highest non-zero score, best first (ties: lower row first, as ``best_first``)."""
+    import numpy as np
+
+    rows = np.flatnonzero(scores)
+    rows = rows[np.lexsort((rows, -scores[rows]))][:limit]
+    return dict(zip(rows.tolist(), scores[rows].tolist()))
 
 
 def _check_mode(mode: object) -> None:

@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spasmqa._ranges import concatenated_ranges
 from spasmqa._version import __version__
 from spasmqa.chunking import Chunk, ChunkSettings, check_provenance, chunk_document
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
@@ -174,6 +175,23 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class SentenceScores:
+    """A query's inner products with the sentences of some chunks: ``ranges[row]`` slices ``products``."""
+
+    products: NDArray[np.float32]
+    ranges: dict[int, tuple[int, int]]
+
+    def best(self) -> float | None:
+        """The highest of them (None: the chunks have no sentences)."""
+        return float(self.products.max()) if len(self.products) else None
+
+    def of(self, row: int) -> NDArray[np.float32] | None:
+        """Chunk ``row``'s sentence scores in sentence order, or None if it was not among the chunks."""
+        bounds = self.ranges.get(row)
+        return self.products[bounds[0] : bounds[1]] if bounds is not None else None
+
+
+@dataclass(frozen=True)
 class StoredIndex:
     """An index directory read into memory: its manifest, chunk records and FAISS index."""
 
@@ -198,18 +216,24 @@ class StoredIndex:
         first, end = self._sentence_offsets[row : row + 2]
         return self._sentence_matrix[first:end]
 
-    def best_sentence_score(self, query_vector: NDArray[np.float32], rows: list[int]) -> float | None:
-        """The highest inner product of the query with any sentence of the chunks ``rows`` (None: no sentences)."""
+    def sentence_scores(self, query_vector: NDArray[np.float32], rows: Sequence[int]) -> SentenceScores:
+        """The query's inner product with every sentence of the chunks ``rows``, in one matrix product."""
         import numpy as np
 
-        starts = self._sentence_offsets[rows]
-        counts = self._sentence_offsets[np.asarray(rows) + 1] - starts
-        total = int(counts.sum())
-        if total == 0:
-            return None
-        # one gather for all the chunks' sentence ranges: each range's start, then consecutive rows
-        first_of_range = np.repeat(starts - np.cumsum(counts) + counts, counts)
-        return float((self._sentence_matrix[first_of_range + np.arange(total)] @ query_vector).max())
+        chunk_rows = np.asarray(rows, dtype=np.int64)
+        starts = self._sentence_offsets[chunk_rows]
+        counts = self._sentence_offsets[chunk_rows + 1] - starts
+        sentence_rows = concatenated_ranges(starts, counts)
+        matrix = self._sentence_matrix
+        products: NDArray[np.float32]
+        if 2 * len(sentence_rows) >= len(matrix):
+            # most sentences are wanted: one pass over the whole matrix reads less memory than gathering rows
+            products = (matrix @ query_vector)[sentence_rows]
+        else:
+            products = matrix[sentence_rows] @ query_vector
+        ends = np.cumsum(counts).tolist()
+        ranges = {row: (end - count, end) for row, count, end in zip(chunk_rows.tolist(), counts.tolist(), ends)}
+        return SentenceScores(products, ranges)
 
     @cached_property
     def _sentence_matrix(self) -> NDArray[np.float32]:

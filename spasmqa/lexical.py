@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from spasmqa._ranges import concatenated_ranges
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,8 +31,11 @@ class LexicalIndex:
         self._stopwords = frozenset(STOPWORDS_EN)
         self._bm25: Any = bm25s.BM25()
         self._bm25.index([self.tokens(text) for text in texts], show_progress=False)
-        self._vocabulary = set(self._bm25.vocab_dict)
-        self._near_cache: dict[str, list[str]] = {}
+        self._term_ids: dict[str, int] = self._bm25.vocab_dict
+        self._vocabulary = set(self._term_ids)
+        # bm25s keeps every term's BM25 score in every chunk as a sparse column matrix (its index format)
+        matrix = self._bm25.scores
+        self._term_starts, self._chunk_rows, self._term_scores = matrix["indptr"], matrix["indices"], matrix["data"]
         self.size = len(texts)
 
     def tokens(self, text: str) -> list[str]:
@@ -50,16 +56,30 @@ class LexicalIndex:
         return terms
 
     def _near(self, token: str) -> list[str]:
-        if token not in self._near_cache:
-            self._near_cache[token] = self._nearest_words(token)
-        return self._near_cache[token]
-
-    def _nearest_words(self, token: str) -> list[str]:
+        """Vocabulary words within one edit of ``token`` (two from eight letters), in alphabetical order."""
         if len(token) < MIN_FUZZY_LENGTH:
             return []
-        allowed = 1 if len(token) < 8 else 2
-        candidates = (word for word in self._vocabulary if abs(len(word) - len(token)) <= allowed)
-        return sorted(word for word in candidates if edit_distance(token, word, allowed) <= allowed)
+        allowed = _allowed_edits(token)
+        candidates = {word for variant in _deletions(token, allowed) for word in self._words_by_deletion.get(variant, ())}
+        return sorted(
+            word for word in candidates if abs(len(word) - len(token)) <= allowed and edit_distance(token, word, allowed) <= allowed
+        )
+
+    @cached_property
+    def _words_by_deletion(self) -> dict[str, list[str]]:
+        """Vocabulary words under every string left by deleting up to as many letters as they may be edits away.
+
+        Two words within d edits (insertions, deletions, substitutions, adjacent swaps) both reduce to one
+        string by at most d deletions each, so a misspelt word's own deletions find every candidate without
+        comparing it to the whole vocabulary (the symmetric-deletion lookup of SymSpell). Built on the
+        first unknown word.
+        """
+        words: dict[str, list[str]] = {}
+        for word in sorted(self._vocabulary):
+            # a word of LONG_WORD - 2 letters can be two edits from a long word
+            for variant in _deletions(word, 2 if len(word) >= LONG_WORD - 2 else 1):
+                words.setdefault(variant, []).append(word)
+        return words
 
     def scores(self, question: str) -> NDArray[np.float32]:
         """The BM25 score of every chunk, in row order."""
@@ -71,15 +91,43 @@ class LexicalIndex:
 
         if not terms:
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+        # the same sum as bm25s.BM25.get_scores, in one pass over the terms' columns
+        ids = np.array([self._term_ids[term] for term in terms])
+        starts = self._term_starts[ids]
+        positions = concatenated_ranges(starts, self._term_starts[ids + 1] - starts)
+        scores = np.bincount(self._chunk_rows[positions], weights=self._term_scores[positions], minlength=self.size)
+        return scores.astype(np.float32)
 
 
 MIN_FUZZY_LENGTH = 4
+LONG_WORD = 8  # from this length a word may be two edits away, below it one
+
+
+def _allowed_edits(token: str) -> int:
+    return 1 if len(token) < LONG_WORD else 2
+
+
+def _deletions(word: str, depth: int) -> set[str]:
+    """``word`` and every string made from it by deleting up to ``depth`` letters."""
+    variants = frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        variants = variants | frontier
+    return variants
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (scikit-learn's) word pattern
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
     """Optimal string alignment distance (Levenshtein plus adjacent swaps), or ``limit + 1`` once past it."""
+    # A shared beginning or end costs nothing, so only the differing middles need the quadratic table.
+    shared = 0
+    while shared < min(len(a), len(b)) and a[shared] == b[shared]:
+        shared += 1
+    a, b = a[shared:], b[shared:]
+    while a and b and a[-1] == b[-1]:
+        a, b = a[:-1], b[:-1]
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
     for i, char_a in enumerate(a, start=1):
@@ -91,7 +139,7 @@ def edit_distance(a: str, b: str, limit: int) -> int:
         if min(current) > limit:
             return limit + 1
         previous2, previous = previous, current
-    return previous[-1]
+    return min(previous[-1], limit + 1)
 
 
 def _english_stemmer() -> Any:

@@ -214,3 +214,22 @@ def test_above_the_exact_limit_an_ivf_index_is_built_and_reloaded(index: spasmqa
     # scores stay exact cosines (vectors come back through the IVF's direct map)
     top = approximate[0][0]
     assert top.score == pytest.approx(next(p.score for p in exact[0] if p.chunk_id == top.chunk_id), abs=1e-5)
+
+
+@pytest.mark.parametrize("share", [0.1, 1.0])  # few chunks: rows gathered; most: one pass over all sentences
+def test_sentence_scores_are_the_inner_products_of_each_chunks_sentences(index: spasmqa.Index, share: float) -> None:
+    import numpy as np
+
+    query = index.embedder.encode_queries(["why do my calves cramp at night?"])[0]
+    rows = list(range(len(index.chunks)))[:: max(1, round(1 / share))]
+    scores = index._stored.sentence_scores(query, rows)
+    first = 0
+    expected: dict[int, list[float]] = {}
+    for row, chunk in enumerate(index.chunks):
+        vectors = np.vstack([index._stored.sentence_index.reconstruct(first + i) for i in range(len(chunk.sentences))])
+        expected[row] = (vectors @ query).tolist()
+        first += len(chunk.sentences)
+    for row in rows:
+        assert scores.of(row).tolist() == pytest.approx(expected[row], abs=1e-6)
+    assert scores.of(len(index.chunks) + 5) is None
+    assert scores.best() == pytest.approx(max(max(expected[row]) for row in rows), abs=1e-6)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+import string
+
 import bm25s
 import pytest
 import Stemmer
@@ -36,3 +39,57 @@ def test_word_forms_and_typos_find_the_vocabulary(lexical: LexicalIndex) -> None
 )
 def test_edit_distance_by_hand(a: str, b: str, distance: int) -> None:
     assert edit_distance(a, b, limit=2) == distance  # past the limit: limit + 1
+
+
+def _misspellings(word: str, rng: random.Random) -> list[str]:
+    i = rng.randrange(len(word))
+    letter = rng.choice(string.ascii_lowercase)
+    once = [word[:i] + word[i + 1 :], word[:i] + letter + word[i:], word[:i] + letter + word[i + 1 :]]
+    if i + 1 < len(word):
+        once.append(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
+    return once + [w[:j] + rng.choice(string.ascii_lowercase) + w[j + 1 :] for w in once if w for j in [rng.randrange(len(w))]]
+
+
+def test_near_words_are_exactly_those_within_the_allowed_edits(lexical: LexicalIndex) -> None:
+    rng = random.Random(7)
+    vocabulary = sorted(lexical._vocabulary)
+    tokens = {t for q in load_questions() for t in lexical.tokens(q.text)}
+    tokens |= {m for word in rng.sample([w for w in vocabulary if len(w) >= 3], 300) for m in _misspellings(word, rng)}
+    tokens |= {"".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 12))) for _ in range(200)}
+    for token in sorted(tokens):
+        allowed = 1 if len(token) < 8 else 2
+        expected = [] if len(token) < 4 else sorted(
+            w for w in vocabulary if abs(len(w) - len(token)) <= allowed and edit_distance(token, w, allowed) <= allowed
+        )
+        assert lexical._near(token) == expected, token
+
+
+def _full_table_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance by the textbook table, nothing skipped."""
+    table = [[max(i, j) if min(i, j) == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+    return table[-1][-1]
+
+
+def test_edit_distance_agrees_with_the_full_table() -> None:
+    rng = random.Random(3)
+    for _ in range(3000):
+        a = "".join(rng.choices("abc", k=rng.randint(0, 7)))
+        b = "".join(rng.choices("abc", k=rng.randint(0, 7)))
+        assert edit_distance(a, b, 2) == min(_full_table_distance(a, b), 3), (a, b)
+
+
+def test_scores_are_bm25s_scores(index: spasmqa.Index, lexical: LexicalIndex) -> None:
+    reference = bm25s.BM25()
+    reference.index(
+        bm25s.tokenize([c.embedding_input for c in index.chunks], stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False),
+        show_progress=False,
+    )
+    for question in [q.text for q in load_questions()] + ["cramp cramp cramp", "musle crmaps"]:
+        terms = lexical.terms(question)
+        expected = reference.get_scores(terms) if terms else [0.0] * len(index.chunks)
+        assert lexical.scores_of(terms) == pytest.approx(expected, rel=1e-5, abs=1e-6), question

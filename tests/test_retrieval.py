@@ -80,3 +80,12 @@ def test_shingle_jaccard() -> None:
 def test_invalid_retrieval_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(QueryError):
         RetrievalSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_concatenated_ranges() -> None:
+    import numpy as np
+
+    from spasmqa._ranges import concatenated_ranges
+
+    assert concatenated_ranges(np.array([10, 3, 7]), np.array([2, 3, 0])).tolist() == [10, 11, 3, 4, 5]
+    assert concatenated_ranges(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == []
