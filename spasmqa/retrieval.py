@@ -49,7 +49,8 @@ class RetrievalSettings:
 
 def best_first(scores: Mapping[int, float]) -> list[int]:
     """Rows by descending score; among equal scores the lower row first, so rankings are reproducible."""
-    return sorted(scores, key=lambda row: (-scores[row], row))
+    # by row, then stably by score (stable also in reverse), so no key tuple per row
+    return sorted(sorted(scores), key=scores.__getitem__, reverse=True)
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], constant: int) -> dict[int, float]:
