@@ -20,7 +20,7 @@ from spasmqa.chunking import Chunk
 from spasmqa.corpus import Document, find_document
 from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
-from spasmqa.index import Manifest, SentenceScores, StoredIndex, check_model
+from spasmqa.index import Manifest, StoredIndex, check_model
 from spasmqa.lexical import LexicalIndex
 from spasmqa.retrieval import (
     RetrievalSettings,
@@ -298,13 +298,12 @@ class Index:
         spans = merge_overlapping(ranked, self._span_of) if self._chunks_overlap else single_spans(ranked, self._span_of)
         groups = collapse_near_duplicates(spans, self._fingerprint, self._doc_of, k)
         cosines = self._cosines(query, [group.lead for group in groups], dense)
-        sentences = self._stored.sentence_scores(query, list(dense))
         passages = tuple(
-            self._passage(rank, group, query, sentences, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
+            self._passage(rank, group, query, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
             for rank, group in enumerate(groups, start=1)
         )
         best = max(dense.values(), default=0.0)
-        best_sentence = sentences.best()
+        best_sentence = self._stored.best_sentence_score(query, list(dense))
         best_sentence = best if best_sentence is None else best_sentence
         answer_score = (best + best_sentence) / 2
         answerable, reason = self._judge(bool(terms), answer_score)
@@ -383,7 +382,6 @@ class Index:
         rank: int,
         group: SpanGroup,
         query: NDArray[np.float32],
-        sentences: SentenceScores,
         cosine: float,
         lexical: float,
         fusion: float,
@@ -403,19 +401,18 @@ class Index:
             chunk_id=chunk.chunk_id,
             lexical_score=round(lexical, 6),
             fusion_score=round(fusion, 6),
-            highlights=self._highlights(group, query, sentences),
+            highlights=self._highlights(group, query),
             also_in=tuple(self._source_span(row) for row in group.duplicates),
         )
 
-    def _highlights(self, group: SpanGroup, query: NDArray[np.float32], sentences: SentenceScores) -> tuple[Highlight, ...]:
+    def _highlights(self, group: SpanGroup, query: NDArray[np.float32]) -> tuple[Highlight, ...]:
         """The sentence of the passage closest to the question (its vector was stored at build time)."""
         best: tuple[float, int, int, Chunk] | None = None
         for row in group.rows:
             chunk = self.chunks[row]
             if not chunk.sentences:
                 continue
-            scores = sentences.of(row)
-            scores = self._stored.sentence_vectors(row) @ query if scores is None else scores
+            scores = self._stored.sentence_vectors(row) @ query
             top = int(scores.argmax())
             if best is None or float(scores[top]) > best[0]:
                 best = (float(scores[top]), *chunk.sentences[top], chunk)

@@ -175,23 +175,6 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class SentenceScores:
-    """A query's inner products with the sentences of some chunks: ``ranges[row]`` slices ``products``."""
-
-    products: NDArray[np.float32]
-    ranges: dict[int, tuple[int, int]]
-
-    def best(self) -> float | None:
-        """The highest of them (None: the chunks have no sentences)."""
-        return float(self.products.max()) if len(self.products) else None
-
-    def of(self, row: int) -> NDArray[np.float32] | None:
-        """Chunk ``row``'s sentence scores in sentence order, or None if it was not among the chunks."""
-        bounds = self.ranges.get(row)
-        return self.products[bounds[0] : bounds[1]] if bounds is not None else None
-
-
-@dataclass(frozen=True)
 class StoredIndex:
     """An index directory read into memory: its manifest, chunk records and FAISS index."""
 
@@ -216,24 +199,20 @@ class StoredIndex:
         first, end = self._sentence_offsets[row : row + 2]
         return self._sentence_matrix[first:end]
 
-    def sentence_scores(self, query_vector: NDArray[np.float32], rows: Sequence[int]) -> SentenceScores:
-        """The query's inner product with every sentence of the chunks ``rows``, in one matrix product."""
+    def best_sentence_score(self, query_vector: NDArray[np.float32], rows: Sequence[int]) -> float | None:
+        """The highest inner product of the query with any sentence of the chunks ``rows`` (None: no sentences)."""
         import numpy as np
 
         chunk_rows = np.asarray(rows, dtype=np.int64)
         starts = self._sentence_offsets[chunk_rows]
-        counts = self._sentence_offsets[chunk_rows + 1] - starts
-        sentence_rows = concatenated_ranges(starts, counts)
+        sentence_rows = concatenated_ranges(starts, self._sentence_offsets[chunk_rows + 1] - starts)
+        if not len(sentence_rows):
+            return None
         matrix = self._sentence_matrix
-        products: NDArray[np.float32]
         if 2 * len(sentence_rows) >= len(matrix):
             # most sentences are wanted: one pass over the whole matrix reads less memory than gathering rows
-            products = (matrix @ query_vector)[sentence_rows]
-        else:
-            products = matrix[sentence_rows] @ query_vector
-        ends = np.cumsum(counts).tolist()
-        ranges = {row: (end - count, end) for row, count, end in zip(chunk_rows.tolist(), counts.tolist(), ends)}
-        return SentenceScores(products, ranges)
+            return float((matrix @ query_vector)[sentence_rows].max())
+        return float((matrix[sentence_rows] @ query_vector).max())
 
     @cached_property
     def _sentence_matrix(self) -> NDArray[np.float32]:
