@@ -29,6 +29,7 @@ from spasmqa.retrieval import (
     cap_per_document,
     collapse_near_duplicates,
     merge_overlapping,
+    near_duplicates,
     reciprocal_rank_fusion,
     shingles,
     single_spans,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 MODES = ("dense", "lexical", "hybrid")
+SAME_TEXT_PAIRS_REMEMBERED = 100_000  # about 10 MB; forgotten all at once when full
 DEFAULT_MODE = "hybrid"
 NOTICE = (
     "General information from the listed sources, not medical advice; see a doctor for severe, persistent "
@@ -209,6 +211,7 @@ class Index:
         self._lock = threading.Lock()
         self._lexical_cache: LexicalIndex | None = None
         self._fingerprints: dict[int, frozenset[tuple[str, ...]]] = {}
+        self._same_text_pairs: dict[tuple[int, int], bool] = {}
 
     @property
     def path(self) -> Path:
@@ -296,7 +299,7 @@ class Index:
         fusion = self._fusion(mode, dense, lexical, settings)
         ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
         spans = merge_overlapping(ranked, self._span_of) if self._chunks_overlap else single_spans(ranked, self._span_of)
-        groups = collapse_near_duplicates(spans, self._fingerprint, self._doc_of, k)
+        groups = collapse_near_duplicates(spans, self._same_text, self._doc_of, k)
         cosines = self._cosines(query, [group.lead for group in groups], dense)
         passages = tuple(
             self._passage(rank, group, query, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
@@ -351,6 +354,18 @@ class Index:
 
     def _span_of(self, row: int) -> tuple[str, int, int]:
         return self._spans[row]
+
+    def _same_text(self, kept: SpanGroup, later: SpanGroup) -> bool:
+        """Whether two passages are near-identical; for single chunks the answer is remembered (it never changes)."""
+        if len(kept.rows) > 1 or len(later.rows) > 1:
+            return near_duplicates(self._fingerprint(kept), self._fingerprint(later))
+        pair = (kept.lead, later.lead) if kept.lead < later.lead else (later.lead, kept.lead)
+        same = self._same_text_pairs.get(pair)
+        if same is None:
+            if len(self._same_text_pairs) >= SAME_TEXT_PAIRS_REMEMBERED:
+                self._same_text_pairs.clear()
+            same = self._same_text_pairs[pair] = near_duplicates(self._fingerprint(kept), self._fingerprint(later))
+        return same
 
     def _fingerprint(self, group: SpanGroup) -> frozenset[tuple[str, ...]]:
         if len(group.rows) > 1:

@@ -142,34 +142,35 @@ def jaccard(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> flo
     return shared / (len(a) + len(b) - shared) if a or b else 1.0
 
 
-def _may_be_near_duplicates(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
-    """Jaccard is at most min/max of the sizes: sets of very different sizes need no intersection."""
-    return min(len(a), len(b)) >= NEAR_DUPLICATE_JACCARD * max(len(a), len(b))
+def near_duplicates(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
+    """Whether two shingle sets are the same text: Jaccard >= NEAR_DUPLICATE_JACCARD.
+
+    Jaccard is at most min/max of the sizes, so sets of very different sizes need no intersection.
+    """
+    if min(len(a), len(b)) < NEAR_DUPLICATE_JACCARD * max(len(a), len(b)):
+        return False
+    return jaccard(a, b) >= NEAR_DUPLICATE_JACCARD
 
 
 def collapse_near_duplicates(
     groups: Iterable[SpanGroup],
-    fingerprint_of: Callable[[SpanGroup], frozenset[tuple[str, ...]]],
+    same_text: Callable[[SpanGroup, SpanGroup], bool],
     document_of: Callable[[int], str],
     limit: int,
 ) -> list[SpanGroup]:
     """The first ``limit`` groups, each folding in lower-ranked near-identical passages of other documents.
 
+    ``same_text(kept, later)`` says whether a later group repeats a kept one (see ``near_duplicates``).
     Groups are read in rank order until ``limit`` are kept; a duplicate ranked below that is never shown.
     """
-    kept: list[tuple[SpanGroup, frozenset[tuple[str, ...]]]] = []
+    kept: list[SpanGroup] = []
     for group in groups:
-        fingerprint = fingerprint_of(group)
-        for index, (leader, leader_print) in enumerate(kept):
-            if (
-                document_of(leader.lead) != document_of(group.lead)
-                and _may_be_near_duplicates(fingerprint, leader_print)
-                and jaccard(fingerprint, leader_print) >= NEAR_DUPLICATE_JACCARD
-            ):
-                kept[index] = (SpanGroup(leader.lead, leader.rows, leader.start, leader.end, (*leader.duplicates, group.lead)), leader_print)
+        for index, leader in enumerate(kept):
+            if document_of(leader.lead) != document_of(group.lead) and same_text(leader, group):
+                kept[index] = SpanGroup(leader.lead, leader.rows, leader.start, leader.end, (*leader.duplicates, group.lead))
                 break
         else:
             if len(kept) == limit:
                 break
-            kept.append((group, fingerprint))
-    return [group for group, _ in kept]
+            kept.append(group)
+    return kept

@@ -13,6 +13,7 @@ from spasmqa.retrieval import (
     collapse_near_duplicates,
     jaccard,
     merge_overlapping,
+    near_duplicates,
     reciprocal_rank_fusion,
     shingles,
     single_spans,
@@ -64,16 +65,21 @@ def test_near_duplicates_of_other_documents_collapse_into_the_best() -> None:
     texts = {1: base, 2: base.replace("night", "night time"), 3: base, 4: "Magnesium is a mineral found in nuts."}
     docs = {1: "a", 2: "b", 3: "a", 4: "c"}
     groups = [SpanGroup(row, (row,), 0, 10) for row in (1, 2, 3, 4)]
-    kept = collapse_near_duplicates(groups, lambda g: shingles(texts[g.lead]), docs.__getitem__, limit=5)
+    def same_text(a: SpanGroup, b: SpanGroup) -> bool:
+        return near_duplicates(shingles(texts[a.lead]), shingles(texts[b.lead]))
+
+    kept = collapse_near_duplicates(groups, same_text, docs.__getitem__, limit=5)
     # 2 (another document) folds into 1; 3 is the same document, so it is not a cross-source duplicate
     assert [(g.lead, g.duplicates) for g in kept] == [(1, (2,)), (3, ()), (4, ())]
-    assert [g.lead for g in collapse_near_duplicates(groups, lambda g: shingles(texts[g.lead]), docs.__getitem__, limit=2)] == [1, 3]
+    assert [g.lead for g in collapse_near_duplicates(groups, same_text, docs.__getitem__, limit=2)] == [1, 3]
 
 
 def test_shingle_jaccard() -> None:
     assert jaccard(shingles("a b c d"), shingles("a b c d")) == 1.0
     # {abc, bcd} vs {abc, bce}: 1 shared of 3
     assert jaccard(shingles("a b c d"), shingles("a b c e")) == pytest.approx(1 / 3)
+    assert near_duplicates(shingles("a b c d e f"), shingles("a b c d e f"))
+    assert not near_duplicates(shingles("a b c d e"), shingles("a b c d e f g h i j"))  # sizes rule it out
 
 
 @pytest.mark.parametrize("kwargs", [{"rrf_constant": -1}, {"per_document_cap": 0}, {"candidates": 0}, {"rrf_constant": 1.5}])
