@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 MODES = ("dense", "lexical", "hybrid")
-SAME_TEXT_PAIRS_REMEMBERED = 100_000  # about 10 MB; forgotten all at once when full
 DEFAULT_MODE = "hybrid"
+SAME_TEXT_PAIRS_REMEMBERED = 100_000  # about 10 MB; forgotten all at once when full
 NOTICE = (
     "General information from the listed sources, not medical advice; see a doctor for severe, persistent "
     "or unusual symptoms."
@@ -393,13 +393,7 @@ class Index:
         return {**dense, **{row: float(vector @ query) for row, vector in zip(missing, vectors)}}
 
     def _passage(
-        self,
-        rank: int,
-        group: SpanGroup,
-        query: NDArray[np.float32],
-        cosine: float,
-        lexical: float,
-        fusion: float,
+        self, rank: int, group: SpanGroup, query: NDArray[np.float32], cosine: float, lexical: float, fusion: float
     ) -> Passage:
         chunk = self.chunks[group.lead]
         info = self.manifest.document(chunk.doc_id)
