@@ -28,6 +28,7 @@ notebooks: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py --json results/bench.json
+	$(BIN)/python scripts/bench_embedding.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

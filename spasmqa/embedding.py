@@ -46,6 +46,10 @@ def resolve_model(model: str | None) -> tuple[str, str]:
     return model, model
 
 
+# scripts/bench_embedding.py on 2 CPU cores: 16 texts a batch embedded the bundled corpus's chunks and
+# sentences at 137-140 texts/s, 32 (sentence-transformers' default) at 121-122, 128 at 52.
+EMBEDDING_BATCH_SIZE = 16
+
 class Embedder:
     """A sentence-transformers model, loaded on first use, that turns texts into unit-length vectors.
 
@@ -106,9 +110,13 @@ class Embedder:
         return [len(ids) for ids in encoded["input_ids"]]
 
     def encode(
-        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
+        self, texts: Sequence[str], *, batch_size: int = EMBEDDING_BATCH_SIZE, progress: bool = False
     ) -> NDArray[np.float32]:
-        """Unit-length float32 vectors, one row per text; inputs longer than the model's window are truncated."""
+        """Unit-length float32 vectors, one row per text; inputs longer than the model's window are truncated.
+
+        sentence-transformers batches texts of similar length together (less padding); ``progress`` shows
+        its progress bar with batches per second.
+        """
         import numpy as np
 
         vectors = self.model.encode(
