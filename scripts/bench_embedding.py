@@ -11,6 +11,7 @@ worth. The best of ``--repeat`` runs is kept, so a busy moment on the machine do
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -46,6 +47,7 @@ def texts_per_second(run: Callable[[Embedder, Sequence[str], int], None], embedd
 
 
 def main() -> None:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # the model loader's bar, not ours
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-sizes", default="8,16,32,64,128")
     parser.add_argument("--repeat", type=int, default=2)
