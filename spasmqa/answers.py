@@ -26,6 +26,7 @@ from spasmqa.retrieval import (
     RetrievalSettings,
     SpanGroup,
     best_first,
+    best_nonzero,
     cap_per_document,
     collapse_near_duplicates,
     merge_overlapping,
@@ -295,7 +296,7 @@ class Index:
         lexical_index = self._lexical_index()
         terms = lexical_index.terms(question)
         lexical_scores = lexical_index.scores_of(terms)
-        lexical = _best_rows(lexical_scores, len(dense))
+        lexical = best_nonzero(lexical_scores, len(dense))
         fusion = self._fusion(mode, dense, lexical, settings)
         ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
         spans = merge_overlapping(ranked, self._span_of) if self._chunks_overlap else single_spans(ranked, self._span_of)
@@ -459,15 +460,6 @@ class Index:
     def get_document(self, doc_id: str) -> Document:
         """One document by id; ``KeyError`` names the ids there are."""
         return find_document(self.documents(), doc_id)
-
-
-def _best_rows(scores: NDArray[np.float32], limit: int) -> dict[int, float]:
-    """The ``limit`` rows of highest non-zero score, best first (ties: lower row first, as ``best_first``)."""
-    import numpy as np
-
-    rows = np.flatnonzero(scores)
-    rows = rows[np.lexsort((rows, -scores[rows]))][:limit]
-    return dict(zip(rows.tolist(), scores[rows].tolist()))
 
 
 def _check_mode(mode: object) -> None:

@@ -10,9 +10,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spasmqa.errors import QueryError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 # Word 3-gram Jaccard similarity from which two passages count as the same text (Broder's
 # near-duplicate measure; 0.8 is the customary cut-off, not fitted here).
@@ -51,6 +55,15 @@ def best_first(scores: Mapping[int, float]) -> list[int]:
     """Rows by descending score; among equal scores the lower row first, so rankings are reproducible."""
     # by row, then stably by score (stable also in reverse), so no key tuple per row
     return sorted(sorted(scores), key=scores.__getitem__, reverse=True)
+
+
+def best_nonzero(scores: NDArray[np.float32], limit: int) -> dict[int, float]:
+    """The ``limit`` rows of highest non-zero score in a score array, in ``best_first`` order (same ties)."""
+    import numpy as np
+
+    rows = np.flatnonzero(scores)
+    rows = rows[np.lexsort((rows, -scores[rows]))][:limit]
+    return dict(zip(rows.tolist(), scores[rows].tolist()))
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], constant: int) -> dict[int, float]:

@@ -9,6 +9,7 @@ from spasmqa.retrieval import (
     RetrievalSettings,
     SpanGroup,
     best_first,
+    best_nonzero,
     cap_per_document,
     collapse_near_duplicates,
     jaccard,
@@ -29,6 +30,17 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
 
 def test_best_first_breaks_ties_by_row() -> None:
     assert best_first({9: 1.0, 2: 1.0, 5: 2.0}) == [5, 2, 9]
+
+
+def test_best_nonzero_is_best_first_of_the_nonzero_scores() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        scores = rng.choice([0.0, 0.5, 1.0, 2.0], size=30).astype(np.float32)
+        nonzero = {row: float(score) for row, score in enumerate(scores) if score}
+        expected = best_first(nonzero)[:10]
+        assert list(best_nonzero(scores, 10).items()) == [(row, nonzero[row]) for row in expected]
 
 
 def test_cap_per_document_moves_extras_back_without_dropping() -> None:
