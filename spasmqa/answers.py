@@ -437,11 +437,11 @@ class Index:
         return SourceSpan(chunk.doc_id, info.title, info.source, chunk.section, chunk.start, chunk.end)
 
     def _judge(self, shares_words: bool, answer_score: float) -> tuple[bool, str]:
-        """Whether the documents answer the question: it must share words with them and come close enough."""
-        if not shares_words:
-            return False, "none of the question's words occur in these documents"
+        """Whether the documents answer the question (``declines``), and why."""
         threshold = self.manifest.abstention_threshold
-        if threshold is not None and answer_score < threshold:
+        if declines(shares_words, answer_score, threshold):
+            if not shares_words:
+                return False, "none of the question's words occur in these documents"
             shown = round(answer_score, 4) + 0.0  # no "-0.0000"
             return False, f"no passage is close enough to the question: answer score {shown:.4f}, needs {threshold:.4f}"
         if threshold is None:
@@ -460,6 +460,12 @@ class Index:
     def get_document(self, doc_id: str) -> Document:
         """One document by id; ``KeyError`` names the ids there are."""
         return find_document(self.documents(), doc_id)
+
+
+def declines(shares_words: bool, answer_score: float, threshold: float | None) -> bool:
+    """The abstention rule, also what calibration applies: no word shared with the documents, or an
+    answer score under the threshold (none calibrated: never)."""
+    return not shares_words or (threshold is not None and answer_score < threshold)
 
 
 def _check_mode(mode: object) -> None:

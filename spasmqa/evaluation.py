@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from spasmqa import metrics
-from spasmqa.answers import DEFAULT_MODE, Answer, Index
+from spasmqa.answers import DEFAULT_MODE, Answer, Index, declines
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.errors import EvaluationError
@@ -800,7 +800,7 @@ def _split(evidence: list[Evidence], rng: random.Random) -> tuple[list[Evidence]
 
 
 def _refused(evidence: Sequence[Evidence], threshold: float) -> float:
-    return statistics.fmean(float(not has_terms or score < threshold) for has_terms, score in evidence) if evidence else 0.0
+    return statistics.fmean(float(declines(has_terms, score, threshold)) for has_terms, score in evidence) if evidence else 0.0
 
 
 def _highest_threshold(answerable: Sequence[Evidence], max_refused: float) -> float:
