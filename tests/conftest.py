@@ -45,6 +45,17 @@ def docs_by_id(corpus_docs: tuple[Document, ...]) -> dict[str, Document]:
     return {doc.doc_id: doc for doc in corpus_docs}
 
 
+def sentence_inner_products(index: spasmqa.Index, query: object) -> dict[int, list[float]]:
+    """Chunk row -> the query's inner product with each of its sentences, read back one vector at a time."""
+    vectors = index._stored.sentence_index
+    scores: dict[int, list[float]] = {}
+    first = 0
+    for row, chunk in enumerate(index.chunks):
+        scores[row] = [float(vectors.reconstruct(first + i) @ query) for i in range(len(chunk.sentences))]
+        first += len(chunk.sentences)
+    return scores
+
+
 def subprocess_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["SPASMQA_HOME"] = str(home)

@@ -8,6 +8,7 @@ import pytest
 import spasmqa
 from spasmqa.errors import QueryError
 from spasmqa.retrieval import RetrievalSettings
+from tests.conftest import sentence_inner_products
 
 
 @pytest.mark.parametrize(
@@ -187,20 +188,13 @@ def test_overlapping_chunks_come_back_as_one_span(tmp_path: Path) -> None:
 
 
 def test_best_sentence_similarity_is_the_best_sentence_of_the_candidate_passages(index: spasmqa.Index) -> None:
-    import numpy as np
-
     question = "what is clonus"
     answer = index.ask(question, mode="dense")
     query = index.embedder.encode_queries([question])[0]
     candidates = sorted(range(len(index.chunks)), key=lambda row: -float(index.chunk_vectors()[row] @ query))
     candidates = candidates[: RetrievalSettings().candidates]
-    sentence_index = index._stored.sentence_index
-    first = np.cumsum([0] + [len(chunk.sentences) for chunk in index.chunks])
-    expected = max(
-        float(sentence_index.reconstruct(int(first[row]) + i) @ query)
-        for row in candidates
-        for i in range(len(index.chunks[row].sentences))
-    )
+    sentences = sentence_inner_products(index, query)
+    expected = max(score for row in candidates for score in sentences[row])
     assert answer.best_sentence_similarity == pytest.approx(expected, abs=1e-5)
     # a definition question: the chunk holding the definition is about more, its sentence is not
     assert answer.best_sentence_similarity > answer.best_similarity

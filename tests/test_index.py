@@ -20,6 +20,7 @@ from spasmqa.errors import (
 )
 from spasmqa.evaluation import load_questions
 from spasmqa.index import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, sha256_file, sha256_text
+from tests.conftest import sentence_inner_products
 
 
 @pytest.fixture(scope="module")
@@ -218,15 +219,9 @@ def test_above_the_exact_limit_an_ivf_index_is_built_and_reloaded(index: spasmqa
 
 @pytest.mark.parametrize("share", [0.1, 1.0])  # few chunks: rows gathered; most: one pass over all sentences
 def test_best_sentence_score_is_the_best_inner_product_among_the_chunks_sentences(index: spasmqa.Index, share: float) -> None:
-    import numpy as np
-
     query = index.embedder.encode_queries(["why do my calves cramp at night?"])[0]
     rows = list(range(len(index.chunks)))[:: max(1, round(1 / share))]
-    first = np.cumsum([0] + [len(chunk.sentences) for chunk in index.chunks])
-    expected = max(
-        float(index._stored.sentence_index.reconstruct(int(first[row]) + i) @ query)
-        for row in rows
-        for i in range(len(index.chunks[row].sentences))
-    )
+    sentences = sentence_inner_products(index, query)
+    expected = max(score for row in rows for score in sentences[row])
     assert index._stored.best_sentence_score(query, rows) == pytest.approx(expected, abs=1e-6)
     assert index._stored.best_sentence_score(query, []) is None
