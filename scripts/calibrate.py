@@ -1,37 +1,43 @@
-"""Calibrate the abstention threshold: ``python scripts/calibrate.py [--write]``.
+"""Calibrate abstention: ``python scripts/calibrate.py [--write]``.
 
-Runs the bundled question set through the default index, chooses the highest answer-score threshold
-that refuses at most 4% of answerable questions, prints what it does on the whole set and on held-out
-questions (random 80/20 splits: threshold chosen on 80%, rates measured on the other 20%), and with
-``--write`` stores it in ``spasmqa/calibration.json`` for the model (every index built afterwards
-carries it in its manifest).
+Fits the answerability model (``Answer.confidence``) on the bundled development question set twice, for
+reranked answers (the default reranker's best score and the answer score) and for the fast path (the
+answer score alone), prints each with its in-sample and cross-validated refusal rates, reliability bins
+and Brier score, and with ``--write`` stores both in ``spasmqa/calibration.json`` for the embedding model
+(every index built afterwards carries them in its manifest). The held-out test set plays no part.
 """
 
 import argparse
 import json
 
+from spasmqa.abstention import CALIBRATION_FILE, REFUSE_BELOW, WRONG_REFUSAL_COST
 from spasmqa.evaluation import calibrate_abstention
-from spasmqa.index import CALIBRATION_FILE
 
 parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--write", action="store_true", help="store the threshold in spasmqa/calibration.json")
+parser.add_argument("--write", action="store_true", help="store the models in spasmqa/calibration.json")
 args = parser.parse_args()
 
-calibration = calibrate_abstention()
-print(json.dumps(calibration.to_dict(), indent=2))
+calibrations = [calibrate_abstention(reranked=True), calibrate_abstention(reranked=False)]
+for calibration in calibrations:
+    print(json.dumps(calibration.to_dict(), indent=2))
 if args.write:
     record = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
     record["about"] = (
-        "Abstention thresholds per embedding model: the lowest Answer.answer_score (mean of the best passage "
-        "and best sentence cosine) a question needs to count as answered. Written by scripts/calibrate.py from "
-        "corpus/eval/questions.jsonl; copied into every index manifest at build time."
+        "Answerability models per embedding model, one per reranker ('' = answers not reranked): logistic "
+        "regression over the named Answer fields giving Answer.confidence; an answer is refused under "
+        f"refuse_below = 1 / (1 + {WRONG_REFUSAL_COST:g}), a wrong refusal counted {WRONG_REFUSAL_COST:g} times a wrong "
+        "answer. Written by scripts/calibrate.py from corpus/eval/questions.jsonl (cross-validated figures beside "
+        "each); copied into every index manifest at build time."
     )
-    record["models"][calibration.model_id] = {
-        "min_answer_score": calibration.threshold,
-        "answerable_refused": round(calibration.answerable_refused, 4),
-        "ood_refused": round(calibration.ood_refused, 4),
-        "held_out": calibration.held_out.to_dict(),
+    model_id = calibrations[0].embedding_model_id
+    record["models"] = {model_id: {
+        "answerability": [c.model.to_dict() for c in calibrations],
+        "figures": [
+            {key: value for key, value in c.to_dict().items() if key not in ("model", "reliability")}
+            | {"reranker_id": c.model.reranker_id}
+            for c in calibrations
+        ],
         "questions": "corpus/eval/questions.jsonl",
-    }
+    }}
     CALIBRATION_FILE.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {CALIBRATION_FILE}")
+    print(f"wrote {CALIBRATION_FILE} (refuse below {REFUSE_BELOW})")

@@ -16,12 +16,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from spasmqa.abstention import AnswerabilityModel, declines, model_for
 from spasmqa.chunking import Chunk
 from spasmqa.corpus import Document, find_document
 from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
 from spasmqa.index import Manifest, StoredIndex, check_model
 from spasmqa.lexical import LexicalIndex
+from spasmqa.reranking import Reranker
 from spasmqa.retrieval import (
     RetrievalSettings,
     SpanGroup,
@@ -32,6 +34,7 @@ from spasmqa.retrieval import (
     merge_overlapping,
     near_duplicates,
     reciprocal_rank_fusion,
+    rerank,
     shingles,
     single_spans,
 )
@@ -85,7 +88,8 @@ class Passage:
     and section line), from -1 to 1, whatever the mode: it compares across questions and modes.
     ``lexical_score`` is the passage's BM25 score (0 when it shares no word with the question) and
     ``fusion_score`` what the mode ranked by (the cosine, the BM25 score, or the reciprocal-rank-fusion
-    score). ``highlights`` are the answering sentence(s); ``also_in`` lists near-identical passages of
+    score), ``rerank_score`` the cross-encoder's logit for it (None when not reranked, or ranked below
+    the reranking depth). ``highlights`` are the answering sentence(s); ``also_in`` lists near-identical passages of
     other documents that were folded into this one.
     """
 
@@ -101,6 +105,7 @@ class Passage:
     chunk_id: str
     lexical_score: float = 0.0
     fusion_score: float = 0.0
+    rerank_score: float | None = None
     highlights: tuple[Highlight, ...] = ()
     also_in: tuple[SourceSpan, ...] = ()
 
@@ -125,14 +130,16 @@ class Passage:
 class Answer(Sequence[Passage]):
     """The passages retrieved for a question, best first; iterate, index or ``len()`` it like a list.
 
-    ``answerable`` is False when the documents do not seem to answer the question; the passages are
-    then only the closest ones, not answers, and ``reason`` says why. The evidence behind it:
-    ``best_similarity``, the highest cosine between the question and any passage;
-    ``best_sentence_similarity``, the highest cosine between the question and any sentence of the
-    candidate passages; ``answer_score``, their mean, which must reach the index's calibrated
-    threshold (a passage on the topic is not enough: one of its statements must match the question
-    too); and ``shares_words``, whether any of the question's words (or near misspellings) occur in the
-    documents. ``notice`` is the same fixed line on every answer.
+    ``confidence`` is a calibrated probability that the passages answer the question (None when no
+    abstention is calibrated for the index's model); ``answerable`` is False when the documents clearly
+    do not cover the question (no word in common, or a confidence under the calibrated cut, see
+    ``spasmqa.abstention``): the passages are then only the closest ones, not answers, and ``reason``
+    says why. The evidence behind it: ``best_rerank_score``, the cross-encoder's highest score over the
+    reranked passages (``reranker`` names it; None and "" when not reranked); ``best_similarity``, the
+    highest cosine between the question and any passage; ``best_sentence_similarity``, the highest cosine
+    between the question and any sentence of the candidate passages; ``answer_score``, the mean of
+    those two cosines; and ``shares_words``, whether any of the question's words (or near
+    misspellings) occur in the documents. ``notice`` is the same fixed line on every answer.
     """
 
     question: str
@@ -140,10 +147,13 @@ class Answer(Sequence[Passage]):
     mode: str = DEFAULT_MODE
     answerable: bool = True
     reason: str = ""
+    confidence: float | None = None
     best_similarity: float = 0.0
     best_sentence_similarity: float = 0.0
     answer_score: float = 0.0
     shares_words: bool = True
+    reranker: str = ""
+    best_rerank_score: float | None = None
     notice: str = NOTICE
 
     @overload
@@ -179,10 +189,13 @@ class Answer(Sequence[Passage]):
             "mode": self.mode,
             "answerable": self.answerable,
             "reason": self.reason,
+            "confidence": self.confidence,
             "best_similarity": self.best_similarity,
             "best_sentence_similarity": self.best_sentence_similarity,
             "answer_score": self.answer_score,
             "shares_words": self.shares_words,
+            "reranker": self.reranker,
+            "best_rerank_score": self.best_rerank_score,
             "notice": self.notice,
             "passages": [passage.to_dict() for passage in self.passages],
         }
@@ -204,9 +217,12 @@ class Index:
         >>> index.ask("why do my calves cramp at night?", k=3)[0].title
     """
 
-    def __init__(self, stored: StoredIndex, embedder: Embedder, documents: tuple[Document, ...] | None) -> None:
+    def __init__(
+        self, stored: StoredIndex, embedder: Embedder, documents: tuple[Document, ...] | None, reranker: Reranker
+    ) -> None:
         self._stored = stored
         self._embedder = embedder
+        self._reranker = reranker
         self._documents = documents
         self._model_checked = False
         self._lock = threading.Lock()
@@ -227,6 +243,10 @@ class Index:
         return self._embedder
 
     @property
+    def reranker(self) -> Reranker:
+        return self._reranker
+
+    @property
     def chunks(self) -> tuple[Chunk, ...]:
         return self._stored.chunks
 
@@ -242,26 +262,40 @@ class Index:
         )
 
     def ask(
-        self, question: str, *, k: int = 5, mode: str = DEFAULT_MODE, settings: RetrievalSettings | None = None
+        self,
+        question: str,
+        *,
+        k: int = 5,
+        mode: str = DEFAULT_MODE,
+        rerank: bool = True,
+        settings: RetrievalSettings | None = None,
     ) -> Answer:
         """The ``k`` passages that best answer ``question``, best first (``k`` above the chunk count returns all).
 
         ``mode``: ``"hybrid"`` (default; dense and BM25 rankings fused), ``"dense"`` (embedding
         similarity) or ``"lexical"`` (BM25 over stemmed words, typos forgiven; only passages sharing a
-        word with the question). ``settings`` tunes fusion and diversity. Any text is accepted; the
-        dense model reads only the first ``max_seq_length`` tokens (256 for the default model, about
-        1,000 characters) of a longer question.
+        word with the question). With ``rerank`` (default) the index's cross-encoder reads the question
+        with each of the first ``settings.rerank_depth`` passages and reorders them; ``rerank=False`` is
+        the faster path without it. ``settings`` tunes fusion, reranking and diversity. Any text is
+        accepted; the dense model reads only the first ``max_seq_length`` tokens (256 for the default
+        model, about 1,000 characters) of a longer question.
 
         Example:
             >>> answer = index.ask("what helps a charley horse?", k=3)
             >>> answer.answerable, [(p.doc_id, p.section, p.start, p.end) for p in answer]
         """
-        return self.ask_many([question], k=k, mode=mode, settings=settings)[0]
+        return self.ask_many([question], k=k, mode=mode, rerank=rerank, settings=settings)[0]
 
     def ask_many(
-        self, questions: Sequence[str], *, k: int = 5, mode: str = DEFAULT_MODE, settings: RetrievalSettings | None = None
+        self,
+        questions: Sequence[str],
+        *,
+        k: int = 5,
+        mode: str = DEFAULT_MODE,
+        rerank: bool = True,
+        settings: RetrievalSettings | None = None,
     ) -> list[Answer]:
-        """``ask()`` for many questions at once: one call of the model for all, the same answers.
+        """``ask()`` for many questions at once: one call of each model for all, the same answers.
 
         Example:
             >>> [a.answerable for a in index.ask_many(["night cramps", "eyelid twitch"], k=3)]
@@ -271,6 +305,8 @@ class Index:
         texts = [_usable_question(question) for question in questions]
         _check_k(k)
         _check_mode(mode)
+        if not isinstance(rerank, bool):
+            raise QueryError(f"rerank must be True or False, got {rerank!r}")
         settings = settings if settings is not None else RetrievalSettings()
         self._ensure_model_checked()
         if not texts:
@@ -278,43 +314,85 @@ class Index:
         queries = self._embedder.encode_queries(texts)
         depth = min(len(self.chunks), max(settings.candidates, k))
         scores, rows = self._stored.search(queries, depth)
-        return [
-            self._answer(text, queries[i], scores[i], rows[i], k, mode, settings) for i, text in enumerate(texts)
+        candidates = [
+            self._candidates(text, queries[i], scores[i], rows[i], mode, settings) for i, text in enumerate(texts)
         ]
+        logits = self._rerank_scores(candidates, settings) if rerank else [{} for _ in candidates]
+        return [self._answer(c, scores, k, settings) for c, scores in zip(candidates, logits)]
 
-    def _answer(
+    def _candidates(
         self,
         question: str,
         query: NDArray[np.float32],
         scores: NDArray[np.float32],
         rows: NDArray[np.int64],
-        k: int,
         mode: str,
         settings: RetrievalSettings,
-    ) -> Answer:
+    ) -> _Candidates:
         dense = {row: score for row, score in zip(rows.tolist(), scores.tolist()) if row >= 0}  # IVF may pad with -1
         lexical_index = self._lexical_index()
         terms = lexical_index.terms(question)
         lexical_scores = lexical_index.scores_of(terms)
         lexical = best_nonzero(lexical_scores, len(dense))
         fusion = self._fusion(mode, dense, lexical, settings)
-        ranked = cap_per_document(best_first(fusion), self._doc_of, settings.per_document_cap)
+        return _Candidates(question, mode, query, dense, lexical_scores, bool(terms), fusion, best_first(fusion))
+
+    def _rerank_scores(self, candidates: Sequence[_Candidates], settings: RetrievalSettings) -> list[dict[int, float]]:
+        """The cross-encoder's logit for each question's first ``rerank_depth`` rows, all questions in one call."""
+        wanted = [c.order[: settings.rerank_depth] for c in candidates]
+        pairs = [(c.question, self._rerank_text(row, settings)) for c, rows in zip(candidates, wanted) for row in rows]
+        flat = iter(self._reranker.score(pairs).tolist())
+        return [{row: next(flat) for row in rows} for rows in wanted]
+
+    def _rerank_text(self, row: int, settings: RetrievalSettings) -> str:
+        chunk = self.chunks[row]
+        return chunk.embedding_input if settings.rerank_context else chunk.text
+
+    def _answer(self, candidates: _Candidates, logits: dict[int, float], k: int, settings: RetrievalSettings) -> Answer:
+        query, dense, fusion = candidates.query, candidates.dense, candidates.fusion
+        order = rerank(candidates.order, logits, settings.rerank_weight, settings.rrf_constant) if logits else candidates.order
+        ranked = cap_per_document(order, self._doc_of, settings.per_document_cap)
         spans = merge_overlapping(ranked, self._span_of) if self._chunks_overlap else single_spans(ranked, self._span_of)
         groups = collapse_near_duplicates(spans, self._same_text, self._doc_of, k)
         cosines = self._cosines(query, [group.lead for group in groups], dense)
         passages = tuple(
-            self._passage(rank, group, query, cosines[group.lead], float(lexical_scores[group.lead]), fusion[group.lead])
+            self._passage(
+                rank, group, query, cosines[group.lead], float(candidates.lexical_scores[group.lead]), fusion[group.lead],
+                logits.get(group.lead),
+            )
             for rank, group in enumerate(groups, start=1)
         )
         best = max(dense.values(), default=0.0)
         best_sentence = self._stored.best_sentence_score(query, list(dense))
         best_sentence = best if best_sentence is None else best_sentence
-        answer_score = (best + best_sentence) / 2
-        answerable, reason = self._judge(bool(terms), answer_score)
+        evidence = {"answer_score": (best + best_sentence) / 2}
+        if logits:
+            evidence["best_rerank_score"] = max(logits.values())
+        model = self._answerability_model(bool(logits))
+        # sharing no word with the documents is decisive, whatever the model would say
+        confidence = None if model is None else model.confidence(evidence) if candidates.shares_words else 0.0
+        answerable, reason = _judge(candidates.shares_words, confidence, model, bool(logits))
         return Answer(
-            question, passages, mode, answerable, reason,
-            round(best, 6), round(best_sentence, 6), round(answer_score, 6), bool(terms),
+            question=candidates.question,
+            passages=passages,
+            mode=candidates.mode,
+            answerable=answerable,
+            reason=reason,
+            confidence=None if confidence is None else round(confidence, 6),
+            best_similarity=round(best, 6),
+            best_sentence_similarity=round(best_sentence, 6),
+            answer_score=round(evidence["answer_score"], 6),
+            shares_words=candidates.shares_words,
+            reranker=self._reranker.reranker_id if logits else "",
+            best_rerank_score=round(evidence["best_rerank_score"], 6) if logits else None,
         )
+
+    def _answerability_model(self, reranked: bool) -> AnswerabilityModel | None:
+        """The calibrated model for this answer's evidence: for the reranker if reranked and calibrated, else the
+        bi-encoder's (a cross-encoder without calibration has logits of unknown scale)."""
+        models = self.manifest.answerability
+        chosen = model_for(models, self._reranker.reranker_id) if reranked else None
+        return chosen if chosen is not None else model_for(models, "")
 
     def _fusion(
         self, mode: str, dense: dict[int, float], lexical: dict[int, float], settings: RetrievalSettings
@@ -394,7 +472,14 @@ class Index:
         return {**dense, **{row: float(vector @ query) for row, vector in zip(missing, vectors)}}
 
     def _passage(
-        self, rank: int, group: SpanGroup, query: NDArray[np.float32], cosine: float, lexical: float, fusion: float
+        self,
+        rank: int,
+        group: SpanGroup,
+        query: NDArray[np.float32],
+        cosine: float,
+        lexical: float,
+        fusion: float,
+        rerank_score: float | None,
     ) -> Passage:
         chunk = self.chunks[group.lead]
         info = self.manifest.document(chunk.doc_id)
@@ -411,6 +496,7 @@ class Index:
             chunk_id=chunk.chunk_id,
             lexical_score=round(lexical, 6),
             fusion_score=round(fusion, 6),
+            rerank_score=None if rerank_score is None else round(rerank_score, 6),
             highlights=self._highlights(group, query),
             also_in=tuple(self._source_span(row) for row in group.duplicates),
         )
@@ -436,18 +522,6 @@ class Index:
         info = self.manifest.document(chunk.doc_id)
         return SourceSpan(chunk.doc_id, info.title, info.source, chunk.section, chunk.start, chunk.end)
 
-    def _judge(self, shares_words: bool, answer_score: float) -> tuple[bool, str]:
-        """Whether the documents answer the question (``declines``), and why."""
-        threshold = self.manifest.abstention_threshold
-        if declines(shares_words, answer_score, threshold):
-            if not shares_words:
-                return False, "none of the question's words occur in these documents"
-            shown = round(answer_score, 4) + 0.0  # no "-0.0000"
-            return False, f"no passage is close enough to the question: answer score {shown:.4f}, needs {threshold:.4f}"
-        if threshold is None:
-            return True, "no abstention threshold is calibrated for this model; passages are the closest ones"
-        return True, f"answer score {answer_score:.4f} reaches the calibrated {threshold:.4f}"
-
     def documents(self) -> tuple[Document, ...]:
         """The documents this index was built from, as checked unchanged when it was loaded."""
         if self._documents is None:
@@ -462,10 +536,31 @@ class Index:
         return find_document(self.documents(), doc_id)
 
 
-def declines(shares_words: bool, answer_score: float, threshold: float | None) -> bool:
-    """The abstention rule, also what calibration applies: no word shared with the documents, or an
-    answer score under the threshold (none calibrated: never)."""
-    return not shares_words or (threshold is not None and answer_score < threshold)
+@dataclass(frozen=True)
+class _Candidates:
+    """One question's fused candidates, before reranking: what the answer is made from."""
+
+    question: str
+    mode: str
+    query: NDArray[np.float32]
+    dense: dict[int, float]
+    lexical_scores: NDArray[np.float32]
+    shares_words: bool
+    fusion: dict[int, float]
+    order: list[int]
+
+
+def _judge(shares_words: bool, confidence: float | None, model: AnswerabilityModel | None, reranked: bool) -> tuple[bool, str]:
+    """Whether the documents answer the question (``abstention.declines``), and why, in words."""
+    if not shares_words:
+        return False, "none of the question's words occur in these documents"
+    if model is None or confidence is None:
+        return True, "no abstention is calibrated for this model; passages are the closest ones"
+    evidence = "" if model.reranker_id or not reranked else "; this reranker is not calibrated, so the bi-encoder's evidence alone"
+    shown = f"confidence {confidence:.3f} that these passages answer it"
+    if declines(shares_words, confidence, model.refuse_below):
+        return False, f"{shown}, under the {model.refuse_below:.3f} needed{evidence}"
+    return True, f"{shown} (refused under {model.refuse_below:.3f}{evidence})"
 
 
 def _check_mode(mode: object) -> None:

@@ -13,8 +13,10 @@ from spasmqa.retrieval import RetrievalSettings
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, find_document, load_corpus
 from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
+from spasmqa.reranking import Reranker
 from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
-from spasmqa.index import EXACT_SEARCH_LIMIT, BuildSummary, StoredIndex, build_index, calibrated_threshold, check_corpus, read_index
+from spasmqa.abstention import calibrated_models
+from spasmqa.index import EXACT_SEARCH_LIMIT, BuildSummary, StoredIndex, build_index, check_corpus, read_index
 
 logger = logging.getLogger("spasmqa")
 
@@ -52,20 +54,24 @@ def build(
     settings: ChunkSettings | None = None,
     progress: bool = False,
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
+    reranker: str | Reranker | None = None,
+    strict: bool = False,
 ) -> Index:
     """Build an index of a folder of ``.txt``/``.md`` files (default: the bundled corpus) and return it.
 
     ``model`` is any sentence-transformers model name or folder on this machine (default: the bundled
     all-MiniLM-L6-v2); ``settings`` controls chunking. Without ``index_dir`` the index goes under
     ``home()``. Above ``exact_search_limit`` chunks search is approximate (an IVF index, recall@10
-    about 0.99); ``progress`` shows the embedding progress bar.
+    about 0.99); ``progress`` shows the embedding progress bar. Records of a BEIR ``corpus.jsonl`` that
+    cannot be documents are left out with a warning, or with ``strict`` refused (see ``load_corpus``).
 
     Example:
         >>> index = spasmqa.build("my-notes/", "my-notes-index")
         >>> index.ask("how do I stop a cramp?")[0].text
     """
     index, _ = build_with_summary(
-        corpus_dir, index_dir, model=model, settings=settings, progress=progress, exact_search_limit=exact_search_limit
+        corpus_dir, index_dir, model=model, settings=settings, progress=progress, exact_search_limit=exact_search_limit,
+        reranker=reranker, strict=strict,
     )
     return index
 
@@ -78,8 +84,12 @@ def build_with_summary(
     settings: ChunkSettings | None = None,
     progress: bool = False,
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
+    reranker: str | Reranker | None = None,
+    strict: bool = False,
 ) -> tuple[Index, BuildSummary]:
     """``build()``, also returning the figures of the build (what the build command prints)."""
+    if strict:
+        load_corpus(corpus_dir, strict=True)  # refuses before the model loads; the build reads the corpus again
     embedder = Embedder(model, query_cache=query_cache_dir(resolve_model(model)[0]))
     target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir)
     stored, summary, documents = build_index(
@@ -87,10 +97,16 @@ def build_with_summary(
         exact_search_limit=exact_search_limit,
     )
     embedder.export_query_encoder([chunk.embedding_input for chunk in stored.chunks[:64]])
-    return Index(stored, embedder, documents), summary
+    return Index(stored, embedder, documents, _reranker(reranker)), summary
 
 
-def load(index_dir: str | Path, *, model: str | None = None, rebuild_if_stale: bool = False) -> Index:
+def load(
+    index_dir: str | Path,
+    *,
+    model: str | None = None,
+    rebuild_if_stale: bool = False,
+    reranker: str | Reranker | None = None,
+) -> Index:
     """Open an index directory built by ``build()``, checking its files, format, model and corpus.
 
     Without ``model`` the index's own model is used; with it, it must be the model the index was built
@@ -117,8 +133,13 @@ def load(index_dir: str | Path, *, model: str | None = None, rebuild_if_stale: b
             if not rebuild_if_stale:
                 raise
             logger.warning("rebuilding the index at %s: %s", stored.path, exc)
-            return build(manifest.corpus_dir, stored.path, model=manifest.model_id, settings=manifest.chunking)
-    return Index(stored, Embedder(manifest.model_id, query_cache=query_cache_dir(manifest.model_id)), documents)
+            return build(manifest.corpus_dir, stored.path, model=manifest.model_id, settings=manifest.chunking, reranker=reranker)
+    embedder = Embedder(manifest.model_id, query_cache=query_cache_dir(manifest.model_id))
+    return Index(stored, embedder, documents, _reranker(reranker))
+
+
+def _reranker(reranker: str | Reranker | None) -> Reranker:
+    return reranker if isinstance(reranker, Reranker) else Reranker(reranker)
 
 
 def _corpus_of(stored: StoredIndex) -> tuple[Document, ...] | None:
@@ -162,22 +183,29 @@ def _out_of_date(index: Index) -> str | None:
         return "it was built with other settings"
     if Path(manifest.corpus_dir) != bundled_corpus_dir().resolve():
         return "it was built from another copy of the corpus"
-    if manifest.abstention_threshold != calibrated_threshold(manifest.model_id):
-        return "the abstention threshold was recalibrated"
+    if manifest.answerability != calibrated_models(manifest.model_id):
+        return "abstention was recalibrated"
     return None
 
 
-def ask(question: str, *, k: int = 5, mode: str = DEFAULT_MODE, settings: RetrievalSettings | None = None) -> Answer:
+def ask(
+    question: str,
+    *,
+    k: int = 5,
+    mode: str = DEFAULT_MODE,
+    rerank: bool = True,
+    settings: RetrievalSettings | None = None,
+) -> Answer:
     """The ``k`` passages of the bundled corpus that best answer ``question``, best first, with provenance.
 
-    ``mode`` and ``settings`` choose the retriever; see ``Index.ask``.
+    ``mode``, ``rerank`` and ``settings`` choose the retriever; see ``Index.ask``.
 
     Example:
         >>> answer = spasmqa.ask("why do my legs cramp at night?")
         >>> top = answer[0]
         >>> top.title, top.section, top.start, top.end, top.score
     """
-    return default_index().ask(question, k=k, mode=mode, settings=settings)
+    return default_index().ask(question, k=k, mode=mode, rerank=rerank, settings=settings)
 
 
 def documents() -> tuple[Document, ...]:

@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--max-tokens", type=int, help="largest chunk in model tokens, context included")
     build.add_argument("--overlap", type=int, help="tokens of overlap between neighbouring chunks")
     build.add_argument("--context", choices=("none", "section", "title+section"), help="what is embedded above a chunk")
+    build.add_argument("--strict", action="store_true", help="refuse empty or unreadable BEIR records instead of skipping them with a warning")
     build.set_defaults(run=_run_build)
 
     ask = commands.add_parser("ask", help="print the passages that answer a question")
@@ -59,19 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, default=5, help="how many passages (default 5)")
     ask.add_argument("--index", help="index directory (default: the bundled corpus's index, built when missing)")
     ask.add_argument("--mode", default=DEFAULT_MODE, choices=MODES, help=f"retriever (default: {DEFAULT_MODE})")
+    ask.add_argument("--no-rerank", dest="rerank", action="store_false", help="skip the cross-encoder (faster, less precise)")
+    ask.add_argument("--reranker", help="cross-encoder name or folder (default: the bundled ms-marco-MiniLM-L-12-v2)")
     ask.add_argument("--json", action="store_true", help='print {"question": ..., "passages": [...]} as JSON')
     ask.set_defaults(run=_run_ask)
 
     evaluate = commands.add_parser("eval", help="measure retrieval on a labelled question set, every mode side by side")
-    evaluate.add_argument("--questions", help="question set, JSON Lines (default: the bundled set)")
+    evaluate.add_argument("--questions", help="question set, JSON Lines (default: both bundled sets, side by side)")
     evaluate.add_argument("--index", help="index directory to evaluate (default: the bundled corpus's index)")
     evaluate.add_argument("--beir", metavar="DIR", help="evaluate a BEIR folder instead (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+    evaluate.add_argument("--strict", action="store_true", help="with --beir: refuse empty or unreadable BEIR records instead of skipping them with a warning")
     evaluate.add_argument("--json", metavar="OUT", help="also write the full report, every question included, as JSON")
     evaluate.add_argument("--export-beir", metavar="DIR", help="write the question set and corpus in BEIR format and stop")
     evaluate.set_defaults(run=_run_eval)
 
     demo = commands.add_parser("demo", help="answer a sample question on the bundled corpus")
-    demo.set_defaults(run=lambda args: _print_answer(_ask(SAMPLE_QUESTION, k=3, index_dir=None)))
+    demo.set_defaults(run=lambda args: _print_answer(_ask(SAMPLE_QUESTION, k=3, index_dir=None, rerank=True, reranker=None)))
     return parser
 
 
@@ -99,7 +103,7 @@ def _run_build(args: argparse.Namespace) -> None:
         if value is not None
     }
     _, summary = build_with_summary(
-        args.corpus, args.out, model=args.model, settings=ChunkSettings(**overrides), progress=True
+        args.corpus, args.out, model=args.model, settings=ChunkSettings(**overrides), progress=True, strict=args.strict
     )
     print(
         f"built index at {summary.path}\n"
@@ -113,7 +117,7 @@ def _run_build(args: argparse.Namespace) -> None:
 
 
 def _run_ask(args: argparse.Namespace) -> None:
-    answer = _ask(args.question, k=args.k, index_dir=args.index, mode=args.mode)
+    answer = _ask(args.question, k=args.k, index_dir=args.index, mode=args.mode, rerank=args.rerank, reranker=args.reranker)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -128,23 +132,36 @@ def _run_eval(args: argparse.Namespace) -> None:
         questions = evaluation.load_questions(args.questions) if args.questions else None
         print(f"wrote BEIR files to {evaluation.export_beir(args.export_beir, questions)}")
         return
+    reports: dict[str, evaluation.EvalReport | evaluation.BeirReport]
     if args.beir:
-        report = evaluation.evaluate_beir(args.beir)
+        reports = {"beir": evaluation.evaluate_beir(args.beir, strict=args.strict)}
     else:
         index = spasmqa.load(args.index) if args.index else None
-        questions = evaluation.load_questions(args.questions, index.documents() if index else None) if args.questions else None
-        report = evaluation.evaluate(index, questions, dataset=args.questions or "")
-    print(evaluation.format_report(report))
+        sets = {"questions": Path(args.questions)} if args.questions else evaluation.bundled_question_sets()
+        documents = index.documents() if index else None
+        reports = {
+            label: evaluation.evaluate(index, evaluation.load_questions(path, documents), dataset=str(path))
+            for label, path in sets.items()
+        }
+    question_reports = {label: r for label, r in reports.items() if isinstance(r, evaluation.EvalReport)}
+    if len(question_reports) > 1:
+        print(evaluation.format_side_by_side(question_reports) + "\n")
+    print("\n\n".join(f"== {label} ==\n{evaluation.format_report(r)}" for label, r in reports.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        record = {label: r.to_dict() for label, r in reports.items()}
+        Path(args.json).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _ask(question: str, *, k: int, index_dir: str | None, mode: str = DEFAULT_MODE) -> Answer:
+def _ask(
+    question: str, *, k: int, index_dir: str | None, rerank: bool, reranker: str | None, mode: str = DEFAULT_MODE
+) -> Answer:
     import spasmqa
+    from spasmqa.api import default_index
 
-    if index_dir is None:
-        return spasmqa.ask(question, k=k, mode=mode)
-    return spasmqa.load(index_dir).ask(question, k=k, mode=mode)
+    if index_dir is None and reranker is None:
+        return spasmqa.ask(question, k=k, mode=mode, rerank=rerank)
+    index = spasmqa.load(index_dir if index_dir is not None else default_index().path, reranker=reranker)
+    return index.ask(question, k=k, mode=mode, rerank=rerank)
 
 
 def _print_answer(answer: Answer) -> None:

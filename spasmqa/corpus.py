@@ -6,11 +6,12 @@ import hashlib
 import json
 import re
 import unicodedata
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from spasmqa.errors import CorpusError
+from spasmqa.errors import CorpusError, SkippedDocumentsWarning
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 METADATA_FILE = "metadata.json"
@@ -182,19 +183,24 @@ def bundled_corpus_dir() -> Path:
     )
 
 
-def load_corpus(corpus_dir: str | Path | None = None) -> tuple[Document, ...]:
+def load_corpus(corpus_dir: str | Path | None = None, *, strict: bool = False) -> tuple[Document, ...]:
     """Read every ``.txt`` and ``.md`` file directly inside ``corpus_dir`` as a cleaned ``Document``.
 
     A folder in BEIR format (with a ``corpus.jsonl`` of ``{"_id", "title", "text"}`` records) is read
     from that file instead, one document per record, in file order. An optional ``metadata.json`` (``{"documents": [{"file", "id", "title", "publisher", "sha256"}]}``)
     names documents and pins their bytes; files it does not list get an id from their file name and a
     title from their first line. Documents come back sorted by file name.
+
+    A ``corpus.jsonl`` record that cannot be a document (empty text, none left after cleaning, not JSON,
+    not UTF-8, no ``_id`` or ``text``) is left out with one ``SkippedDocumentsWarning`` naming every such
+    record; with ``strict=True`` the corpus is refused instead (``CorpusError``). Files of a plain folder
+    are always checked strictly.
     """
     folder = Path(corpus_dir) if corpus_dir is not None else bundled_corpus_dir()
     if not folder.is_dir():
         raise CorpusError(f"corpus folder {folder} does not exist; pass a folder of .txt or .md files")
     if (folder / BEIR_CORPUS_FILE).is_file():
-        return _read_beir_corpus(folder / BEIR_CORPUS_FILE)
+        return _read_beir_corpus(folder / BEIR_CORPUS_FILE, strict)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in DOCUMENT_SUFFIXES and p.is_file())
     if not files:
         raise CorpusError(f"corpus folder {folder} has no .txt or .md files; add documents or pass another folder")
@@ -210,31 +216,66 @@ def load_corpus(corpus_dir: str | Path | None = None) -> tuple[Document, ...]:
     return documents
 
 
-def _read_beir_corpus(path: Path) -> tuple[Document, ...]:
-    documents = []
-    with path.open(encoding="utf-8") as handle:
+def _read_beir_corpus(path: Path, strict: bool) -> tuple[Document, ...]:
+    documents: list[Document] = []
+    skipped: list[str] = []
+    # surrogateescape: a record with bytes that are not UTF-8 is skipped, not the whole file
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                doc_id, raw = str(record["_id"]), str(record["text"])
-                title = str(record.get("title") or "")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise CorpusError(
-                    f"{path} line {number} is not a BEIR corpus record ({exc}); each line must be "
-                    '{"_id": ..., "title": ..., "text": ...}'
-                ) from exc
-            text = clean_text(raw).text
-            if not text:
-                raise CorpusError(f"{path} line {number} ({doc_id}) has no text left after cleaning; remove it")
-            sha256 = hashlib.sha256(line.encode("utf-8")).hexdigest()
-            documents.append(Document(doc_id, title or doc_id, f"{path.name}#{number}", text, sha256))
+                documents.append(_beir_record(path, number, line))
+            except _UnusableRecord as exc:
+                skipped.append(f"line {number} ({exc.doc_id or 'no id'}): {exc}")
+    _check_skipped(path, skipped, strict)
     if not documents:
-        raise CorpusError(f"{path} has no documents; add records or pass another folder")
+        raise CorpusError(f"{path} has no usable documents; add records with text or pass another folder")
     result = tuple(documents)
     _check_unique_ids(result, path.parent)
     return result
+
+
+class _UnusableRecord(ValueError):
+    def __init__(self, doc_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.doc_id = doc_id
+
+
+def _beir_record(path: Path, number: int, line: str) -> Document:
+    try:
+        raw_bytes = line.encode("utf-8")
+        record = json.loads(line)
+    except UnicodeEncodeError:
+        raise _UnusableRecord("", "not UTF-8") from None
+    except ValueError as exc:
+        raise _UnusableRecord("", f"not JSON ({exc})") from None
+    if not isinstance(record, dict) or "_id" not in record:
+        raise _UnusableRecord("", 'not a {"_id": ..., "title": ..., "text": ...} record')
+    doc_id, raw = str(record["_id"]), record.get("text")
+    if not isinstance(raw, str):
+        raise _UnusableRecord(doc_id, "no text field" if raw is None else f"text is a {type(raw).__name__}, not a string")
+    text = clean_text(raw).text
+    if not text:
+        raise _UnusableRecord(doc_id, "no text left after cleaning" if raw.strip() else "only whitespace" if raw else "empty text")
+    title = str(record.get("title") or doc_id)
+    return Document(doc_id, title, f"{path.name}#{number}", text, hashlib.sha256(raw_bytes).hexdigest())
+
+
+def _check_skipped(path: Path, skipped: list[str], strict: bool) -> None:
+    if not skipped:
+        return
+    listed = "; ".join(skipped)
+    if strict:
+        raise CorpusError(
+            f"{path} has {len(skipped)} records that cannot be documents: {listed}; give them text or remove "
+            "them, or drop strict=True (--strict) to leave them out with a warning"
+        )
+    warnings.warn(
+        f"{path}: left out {len(skipped)} records that cannot be documents: {listed}. They are not in the index; "
+        "give them text or remove them, or pass strict=True (--strict) to refuse such a corpus",
+        SkippedDocumentsWarning,
+    )
 
 
 def _read_metadata(folder: Path) -> dict[str, dict[str, Any]]:

@@ -47,10 +47,16 @@ def _heading(passage: Passage) -> str:
     return passage.title
 
 
+def _scores(passage: Passage) -> str:
+    if passage.rerank_score is None:
+        return f"similarity {passage.score:.3f}"
+    return f"relevance {passage.rerank_score:.2f}, similarity {passage.score:.3f}"
+
+
 def passage_text(passage: Passage, width: int = 100, mark: bool = True) -> str:
     """A passage as ``spasmqa ask`` prints it; ``mark=False`` leaves its highlight unmarked."""
     lines = [
-        f"{passage.rank}. {_heading(passage)}   (similarity {passage.score:.3f})",
+        f"{passage.rank}. {_heading(passage)}   ({_scores(passage)})",
         f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}",
     ]
     for line in marked_text(passage, mark).split("\n"):
@@ -93,7 +99,7 @@ def passage_html(passage: Passage, mark: bool = True) -> str:
     return (
         f"<div style='margin:0.6em 0;padding:0.5em 0.7em;border-left:3px solid #c9a227;background:#fafafa'>"
         f"<div><b>{passage.rank}. {html.escape(_heading(passage))}</b> "
-        f"<span style='color:#555'>similarity {passage.score:.3f}</span></div>"
+        f"<span style='color:#555'>{_scores(passage)}</span></div>"
         f"<div style='font-size:0.85em;color:#555'>{html.escape(passage.doc_id)} · "
         f"{html.escape(passage.source)} · chars {passage.start}–{passage.end}</div>"
         f"<div style='margin-top:0.3em'>{_marked_html(passage.text, passage.start, spans, _HIGHLIGHT_STYLE)}</div>"

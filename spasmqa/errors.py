@@ -18,6 +18,9 @@
     │       └── StaleIndexError           the corpus changed since the build
     ├── QueryError                a question or an argument of ask() is not usable
     └── EvaluationError           a question set or BEIR folder cannot be used
+
+    SpasmqaWarning
+    └── SkippedDocumentsWarning   records of a BEIR corpus were left out (empty or unreadable)
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class SpasmqaError(Exception):
 
 class SpasmqaWarning(UserWarning):
     """Base class of spasmqa's warnings."""
+
+
+class SkippedDocumentsWarning(SpasmqaWarning):
+    """A BEIR corpus was read without some of its records (empty or unreadable), each named in the message."""
 
 
 class CorpusError(SpasmqaError):

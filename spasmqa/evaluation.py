@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 import statistics
 import tempfile
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from spasmqa import metrics
-from spasmqa.answers import DEFAULT_MODE, Answer, Index, declines
+from spasmqa.abstention import FAST_FEATURES, REFUSE_BELOW, RERANKED_FEATURES, AnswerabilityModel, declines
+from spasmqa.answers import DEFAULT_MODE, Answer, Index
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.errors import EvaluationError
@@ -29,19 +31,26 @@ from spasmqa.retrieval import RetrievalSettings
 
 RETRIEVAL_DEPTH = 10
 DOCUMENT_METRICS = ("doc_hit@1", "doc_hit@3", "doc_hit@5", "doc_recall@5", "doc_mrr@10", "doc_ndcg@10")
-PASSAGE_METRICS = ("passage_hit@1", "passage_hit@3", "passage_hit@5", "highlight_hit@1")
+READ_BUDGET = 1000  # characters a reader reads before giving up: the answer must be in them
+PASSAGE_METRICS = ("passage_hit@1", "passage_hit@3", "passage_hit@5", f"read@{READ_BUDGET}", "highlight_hit@1")
 ABSTENTION_METRICS = ("answerable_refused", "ood_refused", "answered_passage_hit@3")
 ALL_METRICS = (*DOCUMENT_METRICS, *PASSAGE_METRICS, *ABSTENTION_METRICS)
-HEADLINE_METRICS = ("doc_mrr@10", "passage_hit@3", "answerable_refused", "ood_refused")
-COMPARED_METRICS = ("doc_mrr@10", "passage_hit@3")
+HEADLINE_METRICS = (
+    "doc_mrr@10", "passage_hit@1", "passage_hit@3", f"read@{READ_BUDGET}", "answerable_refused", "ood_refused"
+)
+COMPARED_METRICS = ("doc_mrr@10", "passage_hit@1", "passage_hit@3", f"read@{READ_BUDGET}")
 
 
 @dataclass(frozen=True)
 class GoldAnswer:
-    """A document that answers a question, with verbatim quotes of the answering text (may be empty)."""
+    """A document that answers a question, with verbatim quotes of the answering text (may be empty).
+
+    ``grade`` is how relevant the document is, the gain of graded nDCG (BEIR qrels' score; 1 in the bundled set).
+    """
 
     doc_id: str
     quotes: tuple[str, ...]
+    grade: int = 1
 
 
 @dataclass(frozen=True)
@@ -76,14 +85,16 @@ class Question:
 class QuestionResult:
     """One question through one retrieval mode: what came back and how it scored.
 
-    ``top_score`` is the answer's ``answer_score``, the evidence the abstention threshold judges.
+    ``confidence`` is the answer's ``confidence`` (None: no abstention calibrated), ``reranker`` the
+    cross-encoder that reordered it ("" for none).
     """
 
     qid: str
     system: str
-    top_score: float
+    confidence: float | None
     returned: tuple[str, ...]
     scores: dict[str, float]
+    reranker: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,8 +133,8 @@ class SystemSummary:
     system: str
     metrics: tuple[MetricSummary, ...]
     separation: Separation | None
-    answerable_top_median: float
-    unanswerable_top_median: float | None
+    answerable_confidence_median: float | None
+    unanswerable_confidence_median: float | None
 
     def metric(self, name: str) -> MetricSummary:
         return next(m for m in self.metrics if m.metric == name)
@@ -133,8 +144,8 @@ class SystemSummary:
             "system": self.system,
             "metrics": [m.to_dict() for m in self.metrics],
             "separation": self.separation.to_dict() if self.separation else None,
-            "answerable_top_median": self.answerable_top_median,
-            "unanswerable_top_median": self.unanswerable_top_median,
+            "answerable_confidence_median": self.answerable_confidence_median,
+            "unanswerable_confidence_median": self.unanswerable_confidence_median,
         }
 
 
@@ -200,7 +211,17 @@ class EvalReport:
 
 
 def default_questions_path() -> Path:
+    """The development question set: every setting and calibration is chosen on it."""
     return bundled_corpus_dir() / "eval" / "questions.jsonl"
+
+
+def held_out_questions_path() -> Path:
+    """The held-out test set, written in other voices and never tuned on: it only reports."""
+    return bundled_corpus_dir() / "eval" / "test_questions.jsonl"
+
+
+def bundled_question_sets() -> dict[str, Path]:
+    return {"development": default_questions_path(), "test": held_out_questions_path()}
 
 
 def load_questions(path: str | Path | None = None, documents: Sequence[Document] | None = None) -> tuple[Question, ...]:
@@ -286,6 +307,7 @@ def score_answer(question: Question, answer: Answer, spans: Sequence[metrics.Spa
         passages = [metrics.Span(p.doc_id, p.start, p.end) for p in answer]
         for k in (1, 3, 5):
             scores[f"passage_hit@{k}"] = metrics.passage_hit_at(passages, spans, k)
+        scores[f"read@{READ_BUDGET}"] = metrics.read_hit(passages, spans, READ_BUDGET)
         scores["answered_passage_hit@3"] = scores["passage_hit@3"] * answer.answerable
         highlights = [metrics.Span(p.doc_id, h.start, h.end) for p in answer[:1] for h in p.highlights[:1]]
         scores["highlight_hit@1"] = float(any(_overlap(h, gold) for h in highlights for gold in spans))
@@ -298,21 +320,23 @@ def _overlap(a: metrics.Span, b: metrics.Span) -> bool:
 
 @dataclass(frozen=True)
 class System:
-    """A retrieval configuration under evaluation: a mode of ``Index.ask`` and its settings."""
+    """A retrieval configuration under evaluation: a mode of ``Index.ask``, reranked or not, and its settings."""
 
     name: str
     mode: str
     settings: RetrievalSettings
+    rerank: bool = False
 
 
 def default_systems() -> tuple[System, ...]:
-    """Each step of the pipeline on its own, then the library's default (the reference)."""
+    """Each step of the pipeline on its own, the fast path (``rerank=False``), then the library's default (the reference)."""
     plain = RetrievalSettings(per_document_cap=None)
     return (
         System("dense", "dense", plain),
         System("lexical", "lexical", plain),
         System("hybrid", "hybrid", plain),
-        System("default", DEFAULT_MODE, RetrievalSettings()),
+        System("fast", DEFAULT_MODE, RetrievalSettings()),
+        System("default", DEFAULT_MODE, RetrievalSettings(), rerank=True),
     )
 
 
@@ -342,7 +366,9 @@ def evaluate(
     questions = tuple(questions) if questions is not None else load_questions()
     docs = {doc.doc_id: doc for doc in index.documents()}
     return run_evaluation(
-        lambda texts, system: index.ask_many(texts, k=RETRIEVAL_DEPTH, mode=system.mode, settings=system.settings),
+        lambda texts, system: index.ask_many(
+            texts, k=RETRIEVAL_DEPTH, mode=system.mode, rerank=system.rerank, settings=system.settings
+        ),
         questions,
         docs,
         systems=tuple(systems) if systems is not None else default_systems(),
@@ -371,7 +397,7 @@ def run_evaluation(
             answers[question.qid, system.name] = answer
             scores = score_answer(question, answer, spans[question.qid])
             chunk_ids = tuple(p.chunk_id for p in answer)
-            results.append(QuestionResult(question.qid, system.name, answer.answer_score, chunk_ids, scores))
+            results.append(QuestionResult(question.qid, system.name, answer.confidence, chunk_ids, scores, answer.reranker))
     names = [system.name for system in systems]
     reference = names[-1]
     return EvalReport(
@@ -402,14 +428,14 @@ def _summarise(name: str, questions: Sequence[Question], results: Sequence[Quest
         values = [r.scores[metric] for r in mine if metric in r.scores]
         interval = metrics.bootstrap_interval(values)
         summaries.append(MetricSummary(metric, interval.mean, interval.low, interval.high))
-    positive = [r.top_score for r in mine if r.qid in answerable]
-    negative = [r.top_score for r in mine if r.qid not in answerable]
+    positive = [r.confidence for r in mine if r.qid in answerable and r.confidence is not None]
+    negative = [r.confidence for r in mine if r.qid not in answerable and r.confidence is not None]
     return SystemSummary(
         system=name,
         metrics=tuple(summaries),
         separation=metrics.threshold_separation(positive, negative) if positive and negative else None,
-        answerable_top_median=statistics.median(positive),
-        unanswerable_top_median=statistics.median(negative) if negative else None,
+        answerable_confidence_median=statistics.median(positive) if positive else None,
+        unanswerable_confidence_median=statistics.median(negative) if negative else None,
     )
 
 
@@ -519,6 +545,7 @@ def compare_chunk_settings(
     """Build one index per candidate (one model load for all) and evaluate each on the same questions."""
     from spasmqa.embedding import Embedder
     from spasmqa.index import build_index
+    from spasmqa.reranking import Reranker
 
     embedder = Embedder()
     documents = load_corpus(corpus_dir)
@@ -528,7 +555,7 @@ def compare_chunk_settings(
     with tempfile.TemporaryDirectory(prefix="spasmqa-chunking-") as scratch:
         for number, candidate in enumerate(candidates):
             stored, summary, _ = build_index(corpus_dir, Path(scratch) / str(number), embedder=embedder, settings=candidate)
-            report = evaluate(Index(stored, embedder, documents), questions, systems=(system,))
+            report = evaluate(Index(stored, embedder, documents, Reranker()), questions, systems=(system,))
             trials.append((candidate, summary, _trial(report, system.name, halves)))
     return tuple(trials)
 
@@ -536,14 +563,63 @@ def compare_chunk_settings(
 # --- BEIR format -----------------------------------------------------------------------------------
 
 
-def load_beir_questions(folder: str | Path, split: str = "test") -> tuple[Question, ...]:
-    """Queries and document-level labels of a BEIR folder (``queries.jsonl``, ``qrels/<split>.tsv``).
+# Documents ranked per query: map_cut_100 and recall_100 look this deep, as in the BEIR paper's tables.
+BEIR_DEPTH = 100
+# trec_eval's names (BEIR computes them with pytrec_eval). trec_eval's recip_rank has no cut, so the
+# reciprocal rank within the first 10 documents (BEIR's MRR@10, ir_measures' RR@10) is named like
+# ndcg_cut_10: recip_rank_cut_10.
+BEIR_METRICS = ("ndcg_cut_10", "map_cut_100", "recall_100", "recip_rank_cut_10")
 
-    Only queries with a positive label are kept; a label's grade is treated as relevant/not relevant.
+
+@dataclass(frozen=True)
+class BeirSystemSummary:
+    """One system's BEIR metrics, each a mean over the queries with its bootstrap 95% interval."""
+
+    system: str
+    metrics: tuple[MetricSummary, ...]
+
+    def metric(self, name: str) -> MetricSummary:
+        return next(m for m in self.metrics if m.metric == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BeirReport:
+    """Every system on a BEIR folder's queries, with documents ranked by their best passage.
+
+    ``unindexed_documents`` are the documents that qrels name but the index lacks (records left out as
+    empty or unreadable, or not in ``corpus.jsonl``); ``unindexed_labels`` counts the (query, document)
+    labels naming them. They stay in the metrics as relevant documents never retrieved, as trec_eval counts them.
+    ``results`` holds each query's scores and its ranked document ids.
+    """
+
+    dataset: str
+    index: str
+    queries: int
+    passages_per_query: int
+    systems: tuple[BeirSystemSummary, ...]
+    unindexed_labels: int
+    unindexed_documents: tuple[str, ...]
+    results: tuple[QuestionResult, ...]
+
+    def system(self, name: str) -> BeirSystemSummary:
+        return next(s for s in self.systems if s.system == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_beir_questions(folder: str | Path, split: str = "test") -> tuple[Question, ...]:
+    """Queries and graded document labels of a BEIR folder (``queries.jsonl``, ``qrels/<split>.tsv``).
+
+    A label's score becomes its ``GoldAnswer.grade``; labels scored 0 or less (judged not relevant) are
+    dropped, and so are queries left without a label.
     """
     root = Path(folder)
     texts = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(root / "queries.jsonl")}
-    relevant: dict[str, list[str]] = {}
+    grades: dict[str, dict[str, int]] = {}
     qrels = root / "qrels" / f"{split}.tsv"
     try:
         with qrels.open(encoding="utf-8", newline="") as handle:
@@ -553,18 +629,18 @@ def load_beir_questions(folder: str | Path, split: str = "test") -> tuple[Questi
     for row in rows[1:] if rows and not rows[0][-1].lstrip("-").isdigit() else rows:
         query_id, doc_id, grade = row[0], row[1], int(row[-1])
         if grade > 0:
-            relevant.setdefault(query_id, []).append(doc_id)
-    missing = sorted(set(relevant) - set(texts))
+            grades.setdefault(query_id, {})[doc_id] = grade
+    missing = sorted(set(grades) - set(texts))
     if missing:
         raise EvaluationError(f"{qrels} labels queries missing from queries.jsonl: {', '.join(missing[:5])}")
     return tuple(
-        Question(qid, texts[qid], "", "", tuple(GoldAnswer(doc_id, ()) for doc_id in doc_ids))
-        for qid, doc_ids in relevant.items()
+        Question(qid, texts[qid], "", "", tuple(GoldAnswer(doc_id, (), grade) for doc_id, grade in labels.items()))
+        for qid, labels in grades.items()
     )
 
 
 def export_beir(out_dir: str | Path, questions: Sequence[Question] | None = None, documents: Sequence[Document] | None = None) -> Path:
-    """Write a question set and its corpus in BEIR format (answerable questions, document-level labels)."""
+    """Write a question set and its corpus in BEIR format (answerable questions, graded document labels)."""
     out = Path(out_dir)
     docs = tuple(documents) if documents is not None else load_corpus()
     labelled = [q for q in (questions if questions is not None else load_questions(documents=docs)) if q.answerable]
@@ -574,7 +650,7 @@ def export_beir(out_dir: str | Path, questions: Sequence[Question] | None = None
     with (out / "qrels" / "test.tsv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["query-id", "corpus-id", "score"])
-        writer.writerows([q.qid, doc_id, 1] for q in labelled for doc_id in sorted(q.relevant_docs))
+        writer.writerows([q.qid, doc_id, grade] for q in labelled for doc_id, grade in sorted(_grades(q).items()))
     return out
 
 
@@ -584,34 +660,130 @@ def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def _grades(question: Question) -> dict[str, int]:
+    return {answer.doc_id: answer.grade for answer in question.answers}
+
+
 def evaluate_beir(
-    folder: str | Path, *, index_dir: str | Path | None = None, model: str | None = None, systems: Sequence[System] | None = None
-) -> EvalReport:
-    """Build an index of a BEIR folder's corpus (in a temporary directory unless given) and evaluate it."""
+    folder: str | Path,
+    *,
+    index_dir: str | Path | None = None,
+    model: str | None = None,
+    systems: Sequence[System] | None = None,
+    strict: bool = False,
+) -> BeirReport:
+    """Build an index of a BEIR folder's corpus (in a temporary directory unless given) and evaluate it.
+
+    Records of ``corpus.jsonl`` that cannot be documents (empty, unreadable) are left out with a
+    ``SkippedDocumentsWarning``, or with ``strict=True`` refused with a ``CorpusError``. See
+    ``evaluate_beir_index`` for how documents are ranked and scored.
+    """
     from spasmqa.api import build
 
     questions = load_beir_questions(folder)
     with tempfile.TemporaryDirectory(prefix="spasmqa-beir-") as scratch:
-        index = build(folder, index_dir if index_dir is not None else Path(scratch) / "index", model=model)
-        docs = {doc.doc_id: doc for doc in index.documents()}
-        unknown = sorted({a.doc_id for q in questions for a in q.answers} - docs.keys())
-        if unknown:
-            raise EvaluationError(f"qrels of {folder} name documents missing from corpus.jsonl: {', '.join(unknown[:5])}")
-        return run_evaluation(
-            lambda texts, system: index.ask_many(texts, k=RETRIEVAL_DEPTH, mode=system.mode, settings=system.settings),
-            questions,
-            docs,
-            systems=tuple(systems) if systems is not None else default_systems(),
-            dataset=str(folder),
-            index_name=str(index.path),
-        )
+        index = build(folder, index_dir if index_dir is not None else Path(scratch) / "index", model=model, strict=strict)
+        return evaluate_beir_index(index, questions, systems=systems, dataset=str(folder))
+
+
+def evaluate_beir_index(
+    index: Index, questions: Sequence[Question], *, systems: Sequence[System] | None = None, dataset: str = ""
+) -> BeirReport:
+    """Score every system's document ranking on labelled queries with the BEIR metrics, as in the literature.
+
+    Each query asks for ``BEIR_DEPTH`` passages times the mean chunks per document (so that about
+    ``BEIR_DEPTH`` documents are reached), at least ``BEIR_DEPTH``, at most every chunk. A document ranks
+    where its best passage does; one whose passage was folded into a near-identical better one
+    (``Passage.also_in``) ranks right behind that passage's document. The first ``BEIR_DEPTH`` documents
+    are scored with trec_eval's measures: ``ndcg_cut_10`` with each label's grade as its gain,
+    ``map_cut_100``, ``recall_100``, and ``recip_rank_cut_10``, trec_eval's recip_rank over the first 10
+    documents (BEIR's MRR@10). Defaults: ``default_systems()``.
+    """
+    if not questions:
+        raise EvaluationError("there are no labelled queries; a BEIR folder needs qrels with a positive score")
+    systems = tuple(systems) if systems is not None else default_systems()
+    passages = _beir_passages(index)
+    results = []
+    for system in systems:
+        texts = [q.text for q in questions]
+        answers = index.ask_many(texts, k=passages, mode=system.mode, rerank=system.rerank, settings=system.settings)
+        for question, answer in zip(questions, answers):
+            ranking = _document_ranking(answer)
+            scores = score_beir(question, ranking)
+            results.append(QuestionResult(question.qid, system.name, answer.confidence, ranking, scores, answer.reranker))
+    indexed = {document.doc_id for document in index.manifest.documents}
+    unindexed = [doc_id for q in questions for doc_id in _grades(q) if doc_id not in indexed]
+    return BeirReport(
+        dataset=dataset,
+        index=str(index.path),
+        queries=len(questions),
+        passages_per_query=passages,
+        systems=tuple(_beir_summary(system.name, results) for system in systems),
+        unindexed_labels=len(unindexed),
+        unindexed_documents=tuple(sorted(set(unindexed))),
+        results=tuple(results),
+    )
+
+
+def score_beir(question: Question, ranking: Sequence[str]) -> dict[str, float]:
+    """The BEIR metrics (``BEIR_METRICS``) of one query's ranked document ids; see ``evaluate_beir_index``."""
+    grades = _grades(question)
+    relevant = {doc_id for doc_id, grade in grades.items() if grade > 0}
+    return {
+        "ndcg_cut_10": metrics.graded_ndcg_at(ranking, grades, 10),
+        "map_cut_100": metrics.average_precision_at(ranking, relevant, BEIR_DEPTH),
+        "recall_100": metrics.recall_at(ranking, relevant, BEIR_DEPTH),
+        "recip_rank_cut_10": metrics.reciprocal_rank(ranking, relevant, 10),
+    }
+
+
+def _beir_passages(index: Index) -> int:
+    chunks = index.manifest.chunk_count
+    return min(chunks, max(BEIR_DEPTH, math.ceil(BEIR_DEPTH * chunks / len(index.manifest.documents))))
+
+
+def _document_ranking(answer: Answer) -> tuple[str, ...]:
+    ranked = metrics.unique_in_order(doc_id for p in answer for doc_id in (p.doc_id, *(s.doc_id for s in p.also_in)))
+    return tuple(ranked[:BEIR_DEPTH])
+
+
+def _beir_summary(name: str, results: Sequence[QuestionResult]) -> BeirSystemSummary:
+    mine = [r for r in results if r.system == name]
+    summaries = []
+    for metric in BEIR_METRICS:
+        interval = metrics.bootstrap_interval([r.scores[metric] for r in mine])
+        summaries.append(MetricSummary(metric, interval.mean, interval.low, interval.high))
+    return BeirSystemSummary(name, tuple(summaries))
+
+
+def _format_beir(report: BeirReport) -> str:
+    lines = [
+        f"{report.queries} queries from {report.dataset}, documents ranked by their best passage "
+        f"({report.passages_per_query} passages per query)",
+        f"index {report.index}",
+        "",
+        _table(["system", *BEIR_METRICS], [[s.system, *(f"{s.metric(n).mean:.3f}" for n in BEIR_METRICS)] for s in report.systems]),
+        "",
+        "bootstrap 95% intervals",
+        _table(["system", *BEIR_METRICS], [[s.system, *(_interval(s.metric(n)) for n in BEIR_METRICS)] for s in report.systems]),
+        "",
+        "qrels naming a document not in the index (left out as empty or unreadable, or not in corpus.jsonl), "
+        f"counted as relevant and never retrieved: labels {report.unindexed_labels}, "
+        f"documents {len(report.unindexed_documents)}" + "".join(f"\n  {doc_id}" for doc_id in report.unindexed_documents),
+    ]
+    return "\n".join(lines)
 
 
 # --- the printed report ---------------------------------------------------------------------------
 
 
-def format_report(report: EvalReport) -> str:
-    """The report as plain-text tables: systems by metrics, intervals, comparisons, kinds, scores, failures."""
+def format_report(report: EvalReport | BeirReport) -> str:
+    """The report as plain-text tables: systems by metrics, intervals, comparisons, kinds, scores, failures.
+
+    A BEIR report has its own tables: systems by the BEIR metrics, their intervals, and unindexed qrels.
+    """
+    if isinstance(report, BeirReport):
+        return _format_beir(report)
     names = _metric_names(report.results)
     document_names = [n for n in names if n.startswith("doc_")]
     other_names = [n for n in names if not n.startswith("doc_")]
@@ -645,16 +817,16 @@ def format_report(report: EvalReport) -> str:
     if report.per_kind and report.per_kind[0].kind:
         lines += ["", _per_kind_table(report)]
     reference = report.system(report.reference)
-    if reference.separation and reference.unanswerable_top_median is not None:
-        # The answer score depends on the question alone, so one row serves every system.
+    if reference.separation and reference.unanswerable_confidence_median is not None:
+        # The reference system's confidence (what abstention judges).
         separation = reference.separation
-        lines += ["", "answer score (abstention evidence): answerable vs out-of-domain questions"]
+        lines += ["", "confidence (abstention evidence): answerable vs out-of-domain questions"]
         lines.append(
             _table(
                 ["median answerable", "median ood", "ROC AUC", "best threshold", "TPR", "FPR"],
                 [[
-                    f"{reference.answerable_top_median:.3f}",
-                    f"{reference.unanswerable_top_median:.3f}",
+                    f"{reference.answerable_confidence_median:.3f}",
+                    f"{reference.unanswerable_confidence_median:.3f}",
                     f"{separation.roc_auc:.3f}",
                     f"{separation.best_threshold:.3f}",
                     f"{separation.true_positive_rate:.3f}",
@@ -667,6 +839,19 @@ def format_report(report: EvalReport) -> str:
         lines.append(f"  {failure.qid} {failure.question!r}  expected {', '.join(failure.expected)}")
         lines += [f"      got {item}" for item in failure.returned]
     return "\n".join(lines)
+
+
+def format_side_by_side(reports: dict[str, EvalReport]) -> str:
+    """Headline metrics of every system on several question sets (same systems in each), one row per system and set."""
+    first = next(iter(reports.values()))
+    names = [n for n in HEADLINE_METRICS if n in _metric_names(first.results)]
+    rows = [
+        [system.system, label, *(f"{report.system(system.system).metric(n).mean:.3f}" for n in names)]
+        for system in first.systems
+        for label, report in reports.items()
+    ]
+    sizes = ", ".join(f"{label}: {r.answerable} answerable + {r.unanswerable} out of domain" for label, r in reports.items())
+    return f"side by side ({sizes})\n" + _table(["system", "questions", *names], rows)
 
 
 def _interval(summary: MetricSummary) -> str:
@@ -695,27 +880,32 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 # --- calibrating abstention -------------------------------------------------------------------------
 
-# Below the 5% target, leaving room for questions not in the set (the held-out check measures how much).
-MAX_ANSWERABLE_REFUSED = 0.04
-HELD_OUT_SPLITS = 1000
-CALIBRATION_SHARE = 0.8
+CALIBRATION_FOLDS = 5
+CALIBRATION_REPEATS = 20
+RELIABILITY_BINS = 10
 
 
 @dataclass(frozen=True)
-class HeldOutCheck:
-    """How the calibration rule does on questions it did not see.
+class RefusalRates:
+    """Shares of questions refused, by what they are: answerable, and out of domain by ``style``."""
 
-    Over ``splits`` random splits, the threshold is chosen on ``calibration_share`` of the answerable
-    and of the out-of-domain questions and applied to the rest; the means are the expected refusal
-    rates on new questions, the 90th/10th percentiles how far one unlucky split can stray.
-    """
+    answerable: float
+    out_of_domain: float
+    by_style: dict[str, float]
 
-    splits: int
-    calibration_share: float
-    answerable_refused_mean: float
-    answerable_refused_p90: float
-    ood_refused_mean: float
-    ood_refused_p10: float
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """Out-of-fold predictions in ``[low, high)``: their mean and the share of those questions that were answerable."""
+
+    low: float
+    high: float
+    questions: int
+    predicted: float
+    observed: float
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -723,89 +913,159 @@ class HeldOutCheck:
 
 @dataclass(frozen=True)
 class Calibration:
-    """An abstention threshold chosen on a question set, with what it does there and on held-out questions."""
+    """An answerability model fitted on a question set, with what it does there and on held-out questions.
 
-    model_id: str
-    threshold: float
-    answerable_refused: float
-    ood_refused: float
-    held_out: HeldOutCheck
+    ``held_out`` are the refusal rates of cross-validation (``folds`` folds, ``repeats`` shuffles): each
+    question judged by a model fitted without it, averaged over repeats; ``held_out_worst`` the least
+    favourable repeat of each rate. ``reliability`` bins those out-of-fold confidences against what
+    the questions were (a reliability diagram); ``brier`` is their mean squared error.
+    """
+
+    embedding_model_id: str
+    model: AnswerabilityModel
+    questions: int
+    in_sample: RefusalRates
+    held_out: RefusalRates
+    held_out_worst: RefusalRates
+    folds: int
+    repeats: int
+    brier: float
+    roc_auc: float
+    reliability: tuple[ReliabilityBin, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-Evidence = tuple[bool, float]  # (shares words with the documents, answer score)
+@dataclass(frozen=True)
+class _Evidence:
+    answerable: bool
+    style: str
+    shares_words: bool
+    features: tuple[float, ...]
 
 
 def calibrate_abstention(
     index: Index | None = None,
     questions: Sequence[Question] | None = None,
     *,
-    max_answerable_refused: float = MAX_ANSWERABLE_REFUSED,
-    splits: int = HELD_OUT_SPLITS,
+    reranked: bool = True,
+    folds: int = CALIBRATION_FOLDS,
+    repeats: int = CALIBRATION_REPEATS,
     seed: int = 0,
 ) -> Calibration:
-    """The highest answer-score threshold that refuses at most ``max_answerable_refused`` of answerable questions.
+    """Fit the answerability model (logistic regression) for answers reranked by the index's reranker, or not.
 
-    Questions sharing no word with the documents are refused whatever the threshold; the threshold only
-    decides the rest. The index's own threshold plays no part: the evidence (``Answer.answer_score``,
-    ``shares_words``) does.
+    Features: ``abstention.RERANKED_FEATURES`` or ``FAST_FEATURES``, read off each question's answer.
+    Questions sharing no word with the documents are refused by rule and take no part in the fit. The
+    refusal cut is ``abstention.REFUSE_BELOW`` (from the cost of a wrong refusal), not fitted.
     """
     from spasmqa.api import default_index
 
     index = index if index is not None else default_index()
     questions = tuple(questions) if questions is not None else load_questions()
-    answers = index.ask_many([q.text for q in questions], k=1)
-    answerable = [(a.shares_words, a.answer_score) for q, a in zip(questions, answers) if q.answerable]
-    ood = [(a.shares_words, a.answer_score) for q, a in zip(questions, answers) if not q.answerable]
-    if not answerable or not ood:
+    names = RERANKED_FEATURES if reranked else FAST_FEATURES
+    answers = index.ask_many([q.text for q in questions], k=1, rerank=reranked)
+    evidence = [
+        _Evidence(q.answerable, q.style, a.shares_words, tuple(float(getattr(a, name)) for name in names))
+        for q, a in zip(questions, answers)
+    ]
+    fitted = [e for e in evidence if e.shares_words]
+    if len({e.answerable for e in fitted}) < 2:
         raise EvaluationError("calibrating abstention needs answerable and out-of-domain questions in the set")
-    threshold = _highest_threshold(answerable, max_answerable_refused)
+    model = _fit(fitted, names, index.reranker.reranker_id if reranked else "")
+    out_of_fold = _cross_validated(evidence, names, folds, repeats, seed)
+    per_repeat = [_rates(evidence, predictions) for predictions in out_of_fold]
+    flat = [(p, e.answerable) for predictions in out_of_fold for p, e in zip(predictions, evidence) if e.shares_words]
     return Calibration(
-        index.manifest.model_id,
-        threshold,
-        _refused(answerable, threshold),
-        _refused(ood, threshold),
-        _held_out_check(answerable, ood, max_answerable_refused, splits, seed),
+        embedding_model_id=index.manifest.model_id,
+        model=model,
+        questions=len(questions),
+        in_sample=_rates(evidence, [model.confidence(dict(zip(names, e.features))) for e in evidence]),
+        held_out=_mean_rates(per_repeat),
+        held_out_worst=_worst_rates(per_repeat),
+        folds=folds,
+        repeats=repeats,
+        brier=round(statistics.fmean((p - float(y)) ** 2 for p, y in flat), 4),
+        roc_auc=round(metrics.threshold_separation([p for p, y in flat if y], [p for p, y in flat if not y]).roc_auc, 4),
+        reliability=_reliability(flat),
     )
 
 
-def _held_out_check(
-    answerable: list[Evidence], ood: list[Evidence], max_refused: float, splits: int, seed: int
-) -> HeldOutCheck:
-    rng = random.Random(seed)
-    answerable_refused, ood_refused = [], []
-    for _ in range(splits):
-        chosen_answerable, checked_answerable = _split(answerable, rng)
-        _, checked_ood = _split(ood, rng)
-        threshold = _highest_threshold(chosen_answerable, max_refused)
-        answerable_refused.append(_refused(checked_answerable, threshold))
-        ood_refused.append(_refused(checked_ood, threshold))
-    deciles = statistics.quantiles
-    return HeldOutCheck(
-        splits,
-        CALIBRATION_SHARE,
-        round(statistics.fmean(answerable_refused), 4),
-        round(deciles(answerable_refused, n=10)[-1], 4),
-        round(statistics.fmean(ood_refused), 4),
-        round(deciles(ood_refused, n=10)[0], 4),
+def _fit(evidence: Sequence[_Evidence], names: tuple[str, ...], reranker_id: str) -> AnswerabilityModel:
+    """Logistic regression on standardised features (scikit-learn's default L2 penalty), stated on raw features."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([e.features for e in evidence], dtype=np.float64)
+    y = np.array([e.answerable for e in evidence])
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-12
+    fitted = LogisticRegression().fit((x - mean) / scale, y)
+    weights = fitted.coef_[0] / scale
+    intercept = float(fitted.intercept_[0] - (weights * mean).sum())
+    return AnswerabilityModel(reranker_id, names, tuple(round(float(w), 6) for w in weights), round(intercept, 6))
+
+
+def _cross_validated(
+    evidence: Sequence[_Evidence], names: tuple[str, ...], folds: int, repeats: int, seed: int
+) -> list[list[float]]:
+    """Per repeat, every question's confidence from a model fitted on the other folds (0 for no shared word)."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    fitted = [i for i, e in enumerate(evidence) if e.shares_words]
+    labels = [evidence[i].answerable for i in fitted]
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    runs: list[list[float]] = []
+    for number, (train, test) in enumerate(splitter.split(fitted, labels)):
+        if number % folds == 0:
+            runs.append([0.0] * len(evidence))
+        model = _fit([evidence[fitted[i]] for i in train], names, "")
+        for i in test:
+            runs[-1][fitted[i]] = model.confidence(dict(zip(names, evidence[fitted[i]].features)))
+    return runs
+
+
+def _rates(evidence: Sequence[_Evidence], confidences: Sequence[float]) -> RefusalRates:
+    refused = [declines(e.shares_words, c, REFUSE_BELOW) for e, c in zip(evidence, confidences)]
+
+    def share(keep: Callable[[_Evidence], bool]) -> float:
+        chosen = [r for r, e in zip(refused, evidence) if keep(e)]
+        return round(statistics.fmean(chosen), 4) if chosen else 0.0
+
+    styles = sorted({e.style for e in evidence if not e.answerable})
+    return RefusalRates(
+        share(lambda e: e.answerable),
+        share(lambda e: not e.answerable),
+        {style: share(lambda e, style=style: not e.answerable and e.style == style) for style in styles},  # type: ignore[misc]
     )
 
 
-def _split(evidence: list[Evidence], rng: random.Random) -> tuple[list[Evidence], list[Evidence]]:
-    shuffled = rng.sample(evidence, len(evidence))
-    cut = min(len(shuffled) - 1, max(1, round(CALIBRATION_SHARE * len(shuffled))))
-    return shuffled[:cut], shuffled[cut:]
+def _mean_rates(rates: Sequence[RefusalRates]) -> RefusalRates:
+    return RefusalRates(
+        round(statistics.fmean(r.answerable for r in rates), 4),
+        round(statistics.fmean(r.out_of_domain for r in rates), 4),
+        {style: round(statistics.fmean(r.by_style[style] for r in rates), 4) for style in rates[0].by_style},
+    )
 
 
-def _refused(evidence: Sequence[Evidence], threshold: float) -> float:
-    return statistics.fmean(float(declines(has_terms, score, threshold)) for has_terms, score in evidence) if evidence else 0.0
+def _worst_rates(rates: Sequence[RefusalRates]) -> RefusalRates:
+    """The least favourable repeat of each rate: most answerable refused, fewest out-of-domain refused."""
+    return RefusalRates(
+        max(r.answerable for r in rates),
+        min(r.out_of_domain for r in rates),
+        {style: min(r.by_style[style] for r in rates) for style in rates[0].by_style},
+    )
 
 
-def _highest_threshold(answerable: Sequence[Evidence], max_refused: float) -> float:
-    """The largest threshold, halfway between observed scores, keeping refusals within ``max_refused``."""
-    values = sorted({score for _, score in answerable})
-    candidates = [values[0] - 1e-6] + [(a + b) / 2 for a, b in zip(values, values[1:])]
-    allowed = [t for t in candidates if _refused(answerable, t) <= max_refused]
-    return round(max(allowed, default=candidates[0]), 4)
+def _reliability(predictions: Sequence[tuple[float, bool]]) -> tuple[ReliabilityBin, ...]:
+    bins = []
+    for number in range(RELIABILITY_BINS):
+        low, high = number / RELIABILITY_BINS, (number + 1) / RELIABILITY_BINS
+        inside = [(p, y) for p, y in predictions if low <= p < high or (high == 1.0 and p == 1.0)]
+        if inside:
+            bins.append(ReliabilityBin(
+                low, high, len(inside),
+                round(statistics.fmean(p for p, _ in inside), 4),
+                round(statistics.fmean(float(y) for _, y in inside), 4),
+            ))
+    return tuple(bins)

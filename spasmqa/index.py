@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from spasmqa._ranges import concatenated_ranges
 from spasmqa._version import __version__
+from spasmqa.abstention import AnswerabilityModel, calibrated_models
 from spasmqa.chunking import Chunk, ChunkSettings, check_provenance, chunk_document
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.embedding import FINGERPRINT_TOLERANCE, Embedder
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: the abstention threshold applies to Answer.answer_score
+FORMAT_VERSION = 4  # 4: answerability models (Answer.confidence) instead of one answer-score threshold
 MANIFEST_FILE = "manifest.json"
 FAISS_FILE = "index.faiss"
 SENTENCES_FILE = "sentences.faiss"
@@ -141,7 +142,7 @@ class Manifest:
     documents: tuple[DocumentInfo, ...]
     chunk_count: int
     sentence_count: int
-    abstention_threshold: float | None
+    answerability: tuple[AnswerabilityModel, ...]
     files: dict[str, str]
     built_at: str
     build_seconds: float
@@ -164,6 +165,7 @@ class Manifest:
         fields["chunking"] = ChunkSettings(**fields["chunking"])
         fields["documents"] = tuple(DocumentInfo(**doc) for doc in fields["documents"])
         fields["search_index"] = SearchIndexSpec(**fields["search_index"])
+        fields["answerability"] = tuple(AnswerabilityModel.from_dict(entry) for entry in fields["answerability"])
         return cls(**fields)
 
     def document(self, doc_id: str) -> DocumentInfo:
@@ -345,7 +347,7 @@ def _build_locked(
         documents=tuple(DocumentInfo.of(doc) for doc in documents),
         chunk_count=len(chunks),
         sentence_count=len(sentences),
-        abstention_threshold=calibrated_threshold(embedder.model_id),
+        answerability=calibrated_models(embedder.model_id),
         search_index=search_index,
         files={},
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -531,16 +533,6 @@ def _read_chunks(chunks_path: Path, path: Path) -> tuple[Chunk, ...]:
 
 def _rebuild_hint(path: Path) -> str:
     return f"rebuild it with `spasmqa build --out {path}` (or `python scripts/build_index.py --out {path}`)"
-
-
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-
-
-def calibrated_threshold(model_id: str) -> float | None:
-    """The lowest answer score calibrated for a model (``scripts/calibrate.py``), or None if there is none."""
-    calibration = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
-    entry = calibration.get("models", {}).get(model_id)
-    return float(entry["min_answer_score"]) if entry else None
 
 
 def check_model(manifest: Manifest, embedder: Embedder, path: Path) -> None:

@@ -2,13 +2,14 @@
 
 Every function here takes rankings as given: ties between equal retrieval scores are
 broken by whoever produced the ranking, never here, so a metric depends only on order.
-Relevance is binary: an id is relevant if it is in the ``relevant`` collection.
+Relevance is binary: an id is relevant if it is in the ``relevant`` collection; only
+``graded_ndcg_at`` takes a grade per id.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,39 @@ def ndcg_at(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
     return dcg / ideal
 
 
+def graded_ndcg_at(ranked: Sequence[str], grades: Mapping[str, float], k: int) -> float:
+    """Return nDCG@k with each id's grade as its gain, as trec_eval's ndcg_cut (and so BEIR) computes it.
+
+    DCG sums grade/log2(rank + 1) over the first ``k`` unique ranked ids, ids without a positive grade
+    gaining nothing; the ideal DCG places the ``k`` highest grades at ranks 1, 2, ... With every grade
+    1 this is ``ndcg_at``.
+    """
+    gains = {doc: grade for doc, grade in grades.items() if grade > 0}
+    if not gains:
+        raise ValueError(
+            "grades has no positive grade; nDCG is undefined without a relevant id, "
+            "so leave such questions out of the average"
+        )
+    dcg = sum(gains.get(doc, 0.0) * _discount(rank) for rank, doc in enumerate(_top_k(ranked, k), start=1))
+    best = sorted(gains.values(), reverse=True)[:k]
+    return dcg / sum(gain * _discount(rank) for rank, gain in enumerate(best, start=1))
+
+
+def average_precision_at(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+    """Return average precision over the first ``k`` unique ranked ids, as trec_eval's map_cut computes it.
+
+    Precision at the rank of each relevant id among the first ``k``, summed and divided by the number
+    of all relevant ids, retrieved or not, so a ranking cannot score well by stopping early.
+    """
+    gold = _relevant_set(relevant)
+    found, total = 0, 0.0
+    for rank, doc in enumerate(_top_k(ranked, k), start=1):
+        if doc in gold:
+            found += 1
+            total += found / rank
+    return total / len(gold)
+
+
 @dataclass(frozen=True)
 class Span:
     """A half-open character range ``[start, end)`` inside one document."""
@@ -95,6 +129,24 @@ def passage_hit_at(passages: Sequence[Span], gold: Collection[Span], k: int) -> 
     """Return 1.0 if any of the first ``k`` passages covers any gold span, else 0.0."""
     _check_k(k)
     return 0.0 if first_covering_rank(passages[:k], gold) is None else 1.0
+
+
+def read_hit(passages: Sequence[Span], gold: Collection[Span], characters: int) -> float:
+    """Return 1.0 if a reader who reads the passages in order and stops after ``characters`` characters
+    has read enough of some passage to cover a gold span, else 0.0.
+
+    Each passage is cut to what is left of the budget (its first characters) before ``covers`` is applied.
+    """
+    if characters < 1:
+        raise ValueError(f"characters must be >= 1, got {characters}")
+    left = characters
+    read = []
+    for passage in passages:
+        if left <= 0:
+            break
+        read.append(Span(passage.doc_id, passage.start, min(passage.end, passage.start + left)))
+        left -= passage.length
+    return 0.0 if first_covering_rank(read, gold) is None else 1.0
 
 
 def first_covering_rank(passages: Sequence[Span], gold: Collection[Span]) -> int | None:

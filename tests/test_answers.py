@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import spasmqa
+from spasmqa.abstention import REFUSE_BELOW
 from spasmqa.errors import QueryError
 from spasmqa.retrieval import RetrievalSettings
 from tests.conftest import sentence_inner_products
@@ -30,7 +31,7 @@ def test_answer_is_a_ranked_sequence_of_passages_with_provenance(index: spasmqa.
     assert answer.question == "how do I stop a leg cramp?"
     assert len(answer) == 4 and list(answer) == list(answer.passages) and answer[0] is answer.passages[0]
     assert [p.rank for p in answer] == [1, 2, 3, 4]
-    plain = spasmqa.ask("how do I stop a leg cramp?", k=4, mode="dense", settings=RetrievalSettings(per_document_cap=None))
+    plain = spasmqa.ask("how do I stop a leg cramp?", k=4, mode="dense", rerank=False, settings=RetrievalSettings(per_document_cap=None))
     assert [p.score for p in plain] == sorted((p.score for p in plain), reverse=True)
     for passage in answer:
         document = spasmqa.get_document(passage.doc_id)
@@ -44,12 +45,12 @@ def test_answer_to_dict_is_json(index: spasmqa.Index) -> None:
     record = json.loads(json.dumps(spasmqa.ask("twitching eyelid", k=2).to_dict()))
     assert record["question"] == "twitching eyelid"
     assert set(record) == {
-        "question", "mode", "answerable", "reason", "best_similarity", "best_sentence_similarity", "answer_score",
-        "shares_words", "notice", "passages",
+        "question", "mode", "answerable", "reason", "confidence", "best_similarity", "best_sentence_similarity",
+        "answer_score", "shares_words", "reranker", "best_rerank_score", "notice", "passages",
     }
     assert set(record["passages"][0]) == {
         "rank", "score", "text", "doc_id", "title", "source", "section", "start", "end", "chunk_id",
-        "lexical_score", "fusion_score", "highlights", "also_in",
+        "lexical_score", "fusion_score", "rerank_score", "highlights", "also_in",
     }
     assert set(record["passages"][0]["highlights"][0]) == {"start", "end", "text", "score"}
 
@@ -87,12 +88,12 @@ def test_index_documents_come_from_its_corpus(index: spasmqa.Index) -> None:
 
 def test_lexical_mode_matches_word_forms_and_only_returns_matches(index: spasmqa.Index) -> None:
     plain = spasmqa.RetrievalSettings(per_document_cap=None)
-    answer = index.ask("fasciculation", k=5, mode="lexical", settings=plain)
+    answer = index.ask("fasciculation", k=5, mode="lexical", rerank=False, settings=plain)
     # The section line is indexed with the text; "fasciculations" and "Fasciculation" stem alike.
     assert len(answer) == 5 and all("fasciculation" in f"{p.section} {p.text}".lower() for p in answer)
     assert all(p.lexical_score > 0 for p in answer)
     assert [p.lexical_score for p in answer] == sorted((p.lexical_score for p in answer), reverse=True)
-    assert [p.chunk_id for p in index.ask("fasiculations", k=5, mode="lexical", settings=plain)] == [p.chunk_id for p in answer]
+    assert [p.chunk_id for p in index.ask("fasiculations", k=5, mode="lexical", rerank=False, settings=plain)] == [p.chunk_id for p in answer]
     assert len(index.ask("the and of it", k=5, mode="lexical")) == 0
     assert len(index.ask("zzxqv", k=5, mode="lexical")) == 0
 
@@ -117,7 +118,7 @@ def test_every_passage_has_an_exact_highlight_inside_it(index: spasmqa.Index) ->
 
 
 def test_the_highlight_is_the_sentence_closest_to_the_question(index: spasmqa.Index) -> None:
-    passage = index.ask("What is myoclonus?", k=1, mode="dense")[0]
+    passage = index.ask("What is myoclonus?", k=1, mode="dense", rerank=False)[0]
     sentences = [passage.text[s - passage.start : e - passage.start] for s, e in index.chunks[
         next(i for i, c in enumerate(index.chunks) if c.chunk_id == passage.chunk_id)].sentences]
     vectors = index.embedder.encode(sentences)
@@ -154,7 +155,7 @@ def test_questions_the_documents_do_not_answer_are_refused(index: spasmqa.Index,
 def test_questions_the_documents_answer_are_answered(index: spasmqa.Index, question: str) -> None:
     answer = index.ask(question)
     assert answer.answerable and answer.shares_words
-    assert answer.answer_score >= index.manifest.abstention_threshold
+    assert answer.confidence is not None and answer.confidence >= REFUSE_BELOW
     assert answer.answer_score == pytest.approx((answer.best_similarity + answer.best_sentence_similarity) / 2, abs=1e-6)
     assert answer.notice.startswith("General information from the listed sources, not medical advice")
 
@@ -198,3 +199,45 @@ def test_best_sentence_similarity_is_the_best_sentence_of_the_candidate_passages
     assert answer.best_sentence_similarity == pytest.approx(expected, abs=1e-5)
     # a definition question: the chunk holding the definition is about more, its sentence is not
     assert answer.best_sentence_similarity > answer.best_similarity
+
+
+# --- reranking ---------------------------------------------------------------------------------------
+
+
+def test_reranked_answers_carry_the_cross_encoder_scores(index: spasmqa.Index) -> None:
+    question = "my calf locked up in the middle of the night, what do I do?"
+    settings = RetrievalSettings(rerank_weight=1.0)
+    answer = index.ask(question, k=5, settings=settings)
+    assert answer.reranker == "cross-encoder/ms-marco-MiniLM-L-12-v2"
+    scores = [p.rerank_score for p in answer]
+    assert all(score is not None for score in scores)
+    # weight 1: the reranker's order alone (the per-document cap may move a passage back, never forward)
+    assert answer[0].rerank_score == answer.best_rerank_score == max(scores)
+    # the cross-encoder reads each passage under its "title — section" line, as it is embedded
+    texts = [index.chunks[_row(index, p.chunk_id)].embedding_input for p in answer]
+    expected = index.reranker.score([(question, text) for text in texts])
+    assert scores == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_the_fast_path_does_not_rerank(index: spasmqa.Index) -> None:
+    answer = index.ask("charley horse", rerank=False)
+    assert answer.reranker == "" and answer.best_rerank_score is None
+    assert all(p.rerank_score is None for p in answer)
+    fused = index.ask("charley horse", rerank=False, mode="hybrid")
+    assert [p.fusion_score for p in fused] == sorted((p.fusion_score for p in fused), reverse=True)
+
+
+def test_rerank_must_be_a_bool(index: spasmqa.Index) -> None:
+    with pytest.raises(QueryError, match="rerank must be True or False"):
+        index.ask("cramps", rerank="yes")  # type: ignore[arg-type]
+
+
+def test_ask_many_reranks_across_questions_with_the_same_answers_as_ask(index: spasmqa.Index) -> None:
+    questions = ["why does my eyelid twitch", "is magnesium good for cramps", "what is a charley horse"]
+    many = index.ask_many(questions, k=4)
+    for question, answer in zip(questions, many):
+        assert answer.to_dict() == index.ask(question, k=4).to_dict()
+
+
+def _row(index: spasmqa.Index, chunk_id: str) -> int:
+    return next(i for i, chunk in enumerate(index.chunks) if chunk.chunk_id == chunk_id)

@@ -43,7 +43,7 @@ def test_ask_text_shows_title_section_offsets_and_score(index: spasmqa.Index, sp
     result = run(spasmqa_cli("ask", "what is myoclonus", "-k", "2", "--index", str(index.path)), spasmqa_home)
     assert result.returncode == 0, result.stderr
     top = index.ask("what is myoclonus", k=1)[0]
-    assert f"1. {top.title} › {top.section}   (similarity {top.score:.3f})" in result.stdout
+    assert f"1. {top.title} › {top.section}   (relevance {top.rerank_score:.2f}, similarity {top.score:.3f})" in result.stdout
     assert f"{top.doc_id} · {top.source} · chars {top.start}-{top.end}" in result.stdout
     assert f"»{top.highlights[0].text[:40]}" in result.stdout.replace("\n   |   ", " ")
     assert result.stdout.count("\n2. ") == 1

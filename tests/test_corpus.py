@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from spasmqa.corpus import Document, bundled_corpus_dir, clean_text, load_corpus, slugify
-from spasmqa.errors import CorpusError
+from spasmqa.errors import CorpusError, SkippedDocumentsWarning
 
 CHROME = (
     "Sign up for our Newsletter",
@@ -138,3 +138,54 @@ def test_bad_corpus_folders_are_refused(tmp_path: Path, files: dict[str, bytes],
 def test_missing_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
+
+
+# --- BEIR corpora ----------------------------------------------------------------------------------
+
+
+def write_corpus_jsonl(folder: Path, lines: list[bytes]) -> Path:
+    (folder / "corpus.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    return folder
+
+
+BEIR_LINES = [
+    b'{"_id": "a", "title": "A", "text": "Kept: the first record."}',
+    b'{"_id": "empty", "title": "E", "text": ""}',
+    b'{"_id": "blank", "text": "  \\n\\t "}',
+    b'{"_id": "chrome", "text": "Advertisement"}',
+    b"{not json",
+    b'{"_id": "untexted", "title": "no text field"}',
+    b'{"_id": "null", "text": null}',
+    b'{"_id": "latin1", "text": "caf\xe9"}',
+    b"",
+    b'{"_id": "b", "text": "Kept: the last record."}',
+]
+SKIPPED = (
+    "line 2 (empty): empty text; line 3 (blank): only whitespace; line 4 (chrome): no text left after cleaning; "
+    "line 5 (no id): not JSON (",  # then json's own words, which vary between Python versions
+    "); line 6 (untexted): no text field; line 7 (null): no text field; line 8 (no id): not UTF-8",
+)
+
+
+def test_beir_corpus_leaves_out_unusable_records_with_one_warning(tmp_path: Path) -> None:
+    write_corpus_jsonl(tmp_path, BEIR_LINES)
+    with pytest.warns(SkippedDocumentsWarning) as caught:
+        docs = load_corpus(tmp_path)
+    message = str(caught[0].message)
+    assert len(caught) == 1 and f"left out 7 records that cannot be documents: {SKIPPED[0]}" in message
+    assert f"{SKIPPED[1]}. They are not in the index" in message
+    assert [(d.doc_id, d.title, d.source) for d in docs] == [("a", "A", "corpus.jsonl#1"), ("b", "b", "corpus.jsonl#10")]
+    assert docs[0].sha256 == hashlib.sha256(BEIR_LINES[0] + b"\n").hexdigest()  # as before: the record's line
+
+
+def test_strict_refuses_a_beir_corpus_with_unusable_records(tmp_path: Path) -> None:
+    write_corpus_jsonl(tmp_path, BEIR_LINES)
+    with pytest.raises(CorpusError, match="has 7 records that cannot be documents") as raised:
+        load_corpus(tmp_path, strict=True)
+    assert all(part in str(raised.value) for part in SKIPPED) and "give them text or remove them" in str(raised.value)
+
+
+def test_beir_corpus_without_a_usable_record_is_refused(tmp_path: Path) -> None:
+    write_corpus_jsonl(tmp_path, [b'{"_id": "empty", "text": ""}'])
+    with pytest.warns(SkippedDocumentsWarning), pytest.raises(CorpusError, match="has no usable documents"):
+        load_corpus(tmp_path)

@@ -43,7 +43,7 @@ def test_the_onnx_query_path_gives_the_model_s_vectors_and_rankings(index: spasm
     onnx = index.embedder.encode_queries(questions)
     reference = index.embedder.encode(questions)
     assert float((onnx * reference).sum(axis=1).min()) >= 1 - ONNX_TOLERANCE
-    torch_only = Index(index._stored, Embedder(), index.documents())
+    torch_only = Index(index._stored, Embedder(), index.documents(), index.reranker)
     for fast, slow in zip(index.ask_many(questions, k=10), torch_only.ask_many(questions, k=10)):
         assert [p.chunk_id for p in fast] == [p.chunk_id for p in slow], fast.question
         np.testing.assert_allclose([p.score for p in fast], [p.score for p in slow], atol=1e-4)

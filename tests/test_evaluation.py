@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import subprocess
 import sys
 from collections import Counter
@@ -9,24 +11,33 @@ from pathlib import Path
 import pytest
 
 import spasmqa
+from spasmqa.abstention import REFUSE_BELOW, calibrated_models, model_for
 from spasmqa.answers import Answer, Passage
-from spasmqa.errors import EvaluationError
+from spasmqa.errors import CorpusError, EvaluationError, SkippedDocumentsWarning
 from spasmqa.evaluation import (
-    MAX_ANSWERABLE_REFUSED,
+    BEIR_METRICS,
+    BeirReport,
     EvalReport,
     GoldAnswer,
     Question,
+    _cross_validated,
+    _Evidence,
+    _fit,
+    _rates,
     calibrate_abstention,
     default_questions_path,
     default_systems,
     evaluate,
     evaluate_beir,
+    evaluate_beir_index,
     export_beir,
     format_report,
+    format_side_by_side,
     gold_spans,
     load_beir_questions,
     load_questions,
     score_answer,
+    held_out_questions_path,
 )
 from spasmqa.metrics import Span
 from tests.conftest import subprocess_env
@@ -48,7 +59,7 @@ def report(index: spasmqa.Index, questions: tuple[Question, ...]) -> EvalReport:
 def test_question_set_is_large_varied_and_labelled(questions: tuple[Question, ...], docs_by_id: dict) -> None:
     answerable = [q for q in questions if q.answerable]
     ood = [q for q in questions if not q.answerable]
-    assert len(questions) >= 80 and len(ood) >= 20
+    assert (len(answerable), len(ood)) == (109, 33)  # the README and the regression gate speak of these
     styles = Counter(q.style for q in ood)
     assert styles["ood-unrelated"] >= 10 and styles["ood-near"] >= 10
     assert all(q.kind == "out-of-domain" for q in ood)
@@ -60,6 +71,24 @@ def test_question_set_is_large_varied_and_labelled(questions: tuple[Question, ..
     assert len({q.text.casefold() for q in questions}) == len(questions)
     only = Counter(next(iter(q.relevant_docs)) for q in answerable if len(q.relevant_docs) == 1)
     assert set(only) == set(docs_by_id)
+
+
+def test_the_test_set_is_larger_in_other_voices_and_shares_no_question(
+    questions: tuple[Question, ...], docs_by_id: dict
+) -> None:
+    test_set = load_questions(held_out_questions_path())
+    answerable = [q for q in test_set if q.answerable]
+    ood = Counter(q.style for q in test_set if not q.answerable)
+    assert (len(test_set), len(answerable), sum(ood.values())) == (172, 110, 62)
+    assert ood["ood-near"] >= 30 and ood["ood-unrelated"] >= 10 and ood["ood-noise"] >= 8
+    voices = Counter(q.style for q in answerable)
+    assert set(voices) == {"slang", "story", "typo", "worry", "fact", "comparison", "terse", "nonnative", "indirect"}
+    assert min(voices.values()) >= 10
+    assert sum(q.kind == "specific-fact" for q in answerable) >= 20  # answers that are a number or a name
+    assert not {q.text.casefold() for q in test_set} & {q.text.casefold() for q in questions}
+    assert not {q.qid for q in test_set} & {q.qid for q in questions}
+    assert all(answer.quotes for q in answerable for answer in q.answers)
+    assert {doc for q in answerable for doc in q.relevant_docs} == set(docs_by_id)
 
 
 def test_every_quote_is_verbatim_in_its_document(questions: tuple[Question, ...], docs_by_id: dict) -> None:
@@ -110,14 +139,28 @@ def test_score_answer_by_hand() -> None:
     assert scores["doc_mrr@10"] == 0.5
     assert scores["doc_ndcg@10"] == pytest.approx((1 / 1.5849625007 + 0.5) / (1 + 1 / 1.5849625007))
     # passage 2 covers 5 of the gold span's 20 characters: less than half, so no passage hit
-    assert scores["passage_hit@5"] == 0.0
+    assert scores["passage_hit@5"] == 0.0 and scores["read@1000"] == 0.0
+
+
+def test_read_at_1000_counts_only_what_a_reader_reaches() -> None:
+    question = Question("q", "?", "cause", "direct", (GoldAnswer("b", ("x",)),))
+    gold = [Span("b", 100, 120)]
+    # 900 characters of a, then b from 100: the reader gets 100 characters of b, covering all of the gold span
+    reached = Answer("?", (passage(1, "a", 0, 900), passage(2, "b", 100, 400)))
+    assert score_answer(question, reached, gold)["read@1000"] == 1.0
+    # 995 characters of a first: 5 characters of b are read, a quarter of the gold span
+    missed = Answer("?", (passage(1, "a", 0, 995), passage(2, "b", 100, 400)))
+    assert score_answer(question, missed, gold)["read@1000"] == 0.0
+    assert score_answer(question, missed, gold)["passage_hit@3"] == 1.0
 
 
 # --- the evaluation of the bundled corpus ----------------------------------------------------------
 
 
 def test_report_has_every_system_and_consistent_parts(report: EvalReport, questions: tuple[Question, ...]) -> None:
-    assert [s.system for s in report.systems] == [s.name for s in default_systems()] == ["dense", "lexical", "hybrid", "default"]
+    assert [s.system for s in report.systems] == [s.name for s in default_systems()] == [
+        "dense", "lexical", "hybrid", "fast", "default"
+    ]
     assert report.reference == "default"
     assert report.answerable + report.unanswerable == report.questions == len(questions)
     for system in report.systems:
@@ -132,67 +175,153 @@ def test_report_has_every_system_and_consistent_parts(report: EvalReport, questi
     reference = {r.qid: r for r in report.results if r.system == "default"}
     missed = {qid for qid, r in reference.items() if r.scores.get("passage_hit@5") == 0.0}
     assert {f.qid for f in report.failures} == missed
-    assert {c.system_b for c in report.comparisons} == {"dense", "lexical", "hybrid"}
+    assert {c.system_b for c in report.comparisons} == {"dense", "lexical", "hybrid", "fast"}
     for result in report.results:
         assert ("ood_refused" in result.scores) != ("doc_mrr@10" in result.scores)
+        assert result.reranker == ("cross-encoder/ms-marco-MiniLM-L-12-v2" if result.system == "default" else "")
     json.dumps(report.to_dict())
 
 
 def test_formatted_report_shows_tables(report: EvalReport) -> None:
     text = format_report(report)
     for heading in ("doc_mrr@10", "headline metrics with bootstrap 95% intervals", "paired bootstrap",
-                    "by question kind", "answer score (abstention evidence): answerable vs out-of-domain", "failures of default",
-                    "highlight_hit@1", "ood_refused"):
+                    "by question kind", "confidence (abstention evidence): answerable vs out-of-domain", "failures of default",
+                    "highlight_hit@1", "read@1000", "ood_refused"):
         assert heading in text
+    side = format_side_by_side({"development": report, "again": report})
+    assert side.splitlines()[0].startswith("side by side (development: 109 answerable + 33 out of domain")
+    assert len(side.splitlines()) == 3 + 2 * len(report.systems)
 
 
 # --- BEIR format -----------------------------------------------------------------------------------
 
+BEIR_CORPUS = [
+    {"_id": "d1", "title": "Volcanoes", "text": "A volcano erupts when magma rises and lava flows out; the lava cools into rock."},
+    {"_id": "e1", "title": "Empty", "text": ""},
+    {"_id": "d2", "title": "Bread", "text": "Bread dough rises because yeast ferments sugar and releases carbon dioxide."},
+    {"_id": "d3", "title": "Tides", "text": "Ocean tides are caused by the gravitational pull of the moon and the sun."},
+    {"_id": "e2", "title": "Blank", "text": " \n\t "},
+    {"_id": "d4", "title": "Chess", "text": "In chess the knight moves in an L shape and can jump over other pieces."},
+    {"_id": "d5", "title": "Lamps", "text": "A lava lamp heats coloured wax so that blobs rise and sink in the liquid."},
+]
+BEIR_QUERIES = {"1": "lava", "2": "knight chess", "3": "moon tides", "4": "unlabelled query", "5": "blank page"}
+# graded; e1 and e2 are skipped as empty, d9 is not in the corpus, d2's 0 means judged not relevant
+BEIR_QRELS = [("1", "d5", 2), ("1", "d1", 1), ("1", "e1", 1), ("2", "d4", 2), ("2", "d9", 1), ("3", "d3", 1), ("3", "d2", 0),
+              ("5", "e2", 1)]
 
-def write_beir(folder: Path) -> None:
+
+def write_beir(folder: Path) -> Path:
     (folder / "qrels").mkdir(parents=True)
-    corpus = [
-        {"_id": "d1", "title": "Volcanoes", "text": "A volcano erupts when magma rises through the crust and lava flows out."},
-        {"_id": "d2", "title": "Bread", "text": "Bread dough rises because yeast ferments sugar and releases carbon dioxide."},
-        {"_id": "d3", "title": "Tides", "text": "Ocean tides are caused by the gravitational pull of the moon and the sun."},
-        {"_id": "d4", "title": "Chess", "text": "In chess the knight moves in an L shape and can jump over other pieces."},
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in BEIR_CORPUS))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in BEIR_QUERIES.items()))
+    rows = "".join(f"{q}\t{d}\t{g}\n" for q, d, g in BEIR_QRELS)
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def beir_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_beir(tmp_path_factory.mktemp("beir") / "small")
+
+
+@pytest.fixture(scope="module")
+def beir_report(beir_folder: Path) -> BeirReport:
+    with pytest.warns(SkippedDocumentsWarning) as caught:
+        report = evaluate_beir(beir_folder)
+    assert len(caught) == 1
+    assert "line 2 (e1): empty text; line 5 (e2): only whitespace" in str(caught[0].message)
+    return report
+
+
+def test_beir_labels_keep_their_grades(beir_folder: Path) -> None:
+    questions = load_beir_questions(beir_folder)
+    assert [(q.qid, {a.doc_id: a.grade for a in q.answers}) for q in questions] == [
+        ("1", {"d5": 2, "d1": 1, "e1": 1}), ("2", {"d4": 2, "d9": 1}), ("3", {"d3": 1}), ("5", {"e2": 1})
     ]
-    queries = [{"_id": "1", "text": "why does lava come out of a mountain"}, {"_id": "2", "text": "what makes the sea go in and out"},
-               {"_id": "3", "text": "how does the horse piece move in chess"}, {"_id": "4", "text": "unlabelled query"}]
-    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
-    (folder / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in queries))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n2\td3\t2\n3\td4\t1\n3\td2\t0\n")
 
 
-def test_beir_folder_is_evaluated(tmp_path: Path) -> None:
-    write_beir(tmp_path / "beir")
-    questions = load_beir_questions(tmp_path / "beir")
-    assert [(q.qid, sorted(q.relevant_docs)) for q in questions] == [("1", ["d1"]), ("2", ["d3"]), ("3", ["d4"])]
-    report = evaluate_beir(tmp_path / "beir")
-    assert report.questions == 3 and report.unanswerable == 0
-    assert report.system("dense").metric("doc_hit@1").mean == 1.0
-    assert "passage_hit@1" not in {m.metric for m in report.system("dense").metrics}
+def test_beir_metrics_by_hand(beir_report: BeirReport) -> None:
+    assert beir_report.queries == 4 and beir_report.passages_per_query == 5  # every chunk of the five documents
+    lexical = {r.qid: r for r in beir_report.results if r.system == "lexical"}
+    # BM25 returns only documents sharing a word with the query; lava is twice in d1, once in d5
+    assert {qid: r.returned for qid, r in lexical.items()} == {"1": ("d1", "d5"), "2": ("d4",), "3": ("d3",), "5": ()}
+    log3 = math.log2(3)
+    expected = {
+        # gains 1, 2 at ranks 1, 2; ideal 2, 1, 1 (e1 counts though it cannot be retrieved)
+        "1": {"ndcg_cut_10": (1 + 2 / log3) / (2 + 1 / log3 + 1 / 2), "map_cut_100": (1 / 1 + 2 / 2) / 3,
+              "recall_100": 2 / 3, "recip_rank_cut_10": 1.0},
+        "2": {"ndcg_cut_10": 2 / (2 + 1 / log3), "map_cut_100": 1 / 2, "recall_100": 1 / 2, "recip_rank_cut_10": 1.0},
+        "3": dict.fromkeys(BEIR_METRICS, 1.0),
+        "5": dict.fromkeys(BEIR_METRICS, 0.0),
+    }
+    for qid, scores in expected.items():
+        assert lexical[qid].scores == pytest.approx(scores), qid
+    for metric in BEIR_METRICS:
+        mean = beir_report.system("lexical").metric(metric).mean
+        assert mean == pytest.approx(statistics.fmean(s[metric] for s in expected.values()))
+    # every other system ranks all five documents, so it finds every indexed relevant one
+    for result in beir_report.results:
+        assert sorted(result.returned) == ["d1", "d2", "d3", "d4", "d5"] or result.system == "lexical"
+        assert result.scores["recall_100"] == pytest.approx(expected[result.qid]["recall_100"])
 
 
-def test_exported_beir_gives_the_same_document_metrics(report: EvalReport, tmp_path: Path) -> None:
+def test_beir_report_names_qrels_of_documents_not_in_the_index(beir_report: BeirReport) -> None:
+    assert (beir_report.unindexed_labels, beir_report.unindexed_documents) == (3, ("d9", "e1", "e2"))
+    record = json.loads(json.dumps(beir_report.to_dict()))
+    assert record["unindexed_documents"] == ["d9", "e1", "e2"] and record["unindexed_labels"] == 3
+    assert [s["system"] for s in record["systems"]] == [s.name for s in default_systems()]
+
+
+def test_formatted_beir_report_has_systems_as_rows(beir_report: BeirReport) -> None:
+    lines = format_report(beir_report).splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("system")))
+    assert lines[header].split() == ["system", *BEIR_METRICS]
+    assert [line.split()[0] for line in lines[header + 2 : header + 2 + len(beir_report.systems)]] == [
+        s.system for s in beir_report.systems
+    ]
+    assert "bootstrap 95% intervals" in lines
+    assert "counted as relevant and never retrieved: labels 3, documents 3" in lines[-4]
+    assert [line.strip() for line in lines[-3:]] == ["d9", "e1", "e2"]
+
+
+def test_strict_refuses_a_beir_corpus_with_empty_records(beir_folder: Path, spasmqa_home: Path) -> None:
+    with pytest.raises(CorpusError, match=r"2 records that cannot be documents: line 2 \(e1\): empty text; line 5 \(e2\)"):
+        evaluate_beir(beir_folder, strict=True)
+    for command in (["eval", "--beir", str(beir_folder), "--strict"], ["build", "--corpus", str(beir_folder), "--strict"]):
+        result = subprocess.run([sys.executable, "-m", "spasmqa", *command], capture_output=True, text=True,
+                                env=subprocess_env(spasmqa_home), timeout=600)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith("spasmqa: error: ") and result.stderr.count("\n") == 1
+        assert "(e1): empty text" in result.stderr and "drop strict=True (--strict)" in result.stderr
+
+
+def test_exported_beir_ranks_documents_as_the_question_set_does(index: spasmqa.Index, report: EvalReport, tmp_path: Path) -> None:
     export_beir(tmp_path / "ours")
-    exported = evaluate_beir(tmp_path / "ours")
-    assert exported.questions == report.answerable
-    for system in default_systems():
-        for name in ("doc_hit@1", "doc_mrr@10", "doc_ndcg@10"):
-            assert exported.system(system.name).metric(name).mean == pytest.approx(report.system(system.name).metric(name).mean)
+    questions = load_beir_questions(tmp_path / "ours")
+    answerable = {q.qid: q.relevant_docs for q in load_questions() if q.answerable}
+    assert {q.qid: q.relevant_docs for q in questions} == answerable
+    assert {a.grade for q in questions for a in q.answers} == {1}
+    plain = [s for s in default_systems() if s.mode in ("dense", "lexical")]
+    exported = evaluate_beir_index(index, questions, systems=plain)
+    assert exported.passages_per_query == len(index.chunks)  # fewer than 100: all of them
+    for system in plain:
+        # the same ranking read deeper: documents past the first 10 passages can only add to MRR@10
+        shallow = report.system(system.name).metric("doc_mrr@10").mean
+        assert shallow <= exported.system(system.name).metric("recip_rank_cut_10").mean <= shallow + 0.02
 
 
 def test_eval_command_prints_tables_and_writes_json(index: spasmqa.Index, spasmqa_home: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report.json"
+    out, subset = tmp_path / "report.json", tmp_path / "some.jsonl"
+    lines = default_questions_path().read_text(encoding="utf-8").splitlines()
+    subset.write_text("\n".join(lines[:6] + lines[-3:]) + "\n", encoding="utf-8")  # answerable and out of domain
     result = subprocess.run(
-        [sys.executable, str(Path(__file__).parents[1] / "scripts" / "evaluate.py"), "--json", str(out)],
+        [sys.executable, str(Path(__file__).parents[1] / "scripts" / "evaluate.py"), "--questions", str(subset), "--json", str(out)],
         capture_output=True, text=True, env=subprocess_env(spasmqa_home), timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "headline metrics with bootstrap 95% intervals" in result.stdout
-    assert str(default_questions_path()) in result.stdout
-    assert json.loads(out.read_text())["questions"] >= 80
+    assert str(subset) in result.stdout
+    assert json.loads(out.read_text())["questions"]["questions"] == 9
 
 
 # --- regression gate --------------------------------------------------------------------------------
@@ -223,3 +352,48 @@ def test_regression_gate(report: EvalReport, system: str, metric: str) -> None:
     worse, better = (measured - pinned, pinned - measured) if metric in LOWER_IS_BETTER else (pinned - measured, measured - pinned)
     assert worse <= TOLERANCE, f"{system} {metric} got worse: {pinned:.3f} -> {measured:.3f}"
     assert better <= TOLERANCE, f"{system} {metric} improved to {measured:.3f}; update PINNED and the README"
+
+
+# --- calibrating abstention ------------------------------------------------------------------------
+
+
+def test_the_fitted_model_gives_scikit_learns_probabilities_on_raw_features() -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    features = np.column_stack([rng.normal(2, 3, 60), rng.normal(0.5, 0.1, 60)])
+    labels = features[:, 0] + 10 * (features[:, 1] - 0.5) + rng.normal(0, 1, 60) > 1
+    evidence = [_Evidence(bool(y), "", True, tuple(map(float, x))) for x, y in zip(features, labels)]
+    model = _fit(evidence, ("a", "b"), "r")
+    standardised = (features - features.mean(axis=0)) / features.std(axis=0)
+    expected = LogisticRegression().fit(standardised, labels).predict_proba(standardised)[:, 1]
+    got = [model.confidence({"a": x[0], "b": x[1]}) for x in features]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert model.reranker_id == "r" and model.refuse_below == REFUSE_BELOW
+
+
+def test_out_of_fold_confidences_come_from_models_that_never_saw_the_question() -> None:
+    # one answerable question sits among out-of-domain ones: in sample it pulls the model its way, held out it cannot
+    evidence = [_Evidence(True, "", True, (float(x),)) for x in range(10, 30)]
+    evidence += [_Evidence(False, "ood-near", True, (float(x),)) for x in range(-20, 0)] + [_Evidence(True, "", True, (-10.0,))]
+    evidence.append(_Evidence(False, "ood-noise", False, (50.0,)))  # no shared word: refused by rule, never fitted
+    runs = _cross_validated(evidence, ("a",), folds=5, repeats=3, seed=0)
+    assert len(runs) == 3 and all(run[-1] == 0.0 for run in runs)
+    in_sample = _fit([e for e in evidence if e.shares_words], ("a",), "").confidence({"a": -10.0})
+    assert all(run[-2] < in_sample for run in runs)
+    rates = _rates(evidence, runs[0])
+    assert rates.by_style == {"ood-near": 1.0, "ood-noise": 1.0} and rates.answerable == pytest.approx(1 / 21, abs=1e-4)
+
+
+@pytest.mark.parametrize("reranked", [True, False])
+def test_the_shipped_calibration_is_what_calibrating_gives(index: spasmqa.Index, reranked: bool) -> None:
+    calibration = calibrate_abstention(index, reranked=reranked, repeats=2)
+    shipped = model_for(calibrated_models(index.manifest.model_id), calibration.model.reranker_id)
+    assert calibration.model == shipped, "recalibrate: python scripts/calibrate.py --write"
+    assert calibration.questions == 142 and sum(b.questions for b in calibration.reliability) == 2 * 142 - 2 * _no_shared_words(index)
+    assert all(0 <= b.low <= b.predicted <= b.high <= 1 for b in calibration.reliability)
+
+
+def _no_shared_words(index: spasmqa.Index) -> int:
+    return sum(not a.shares_words for a in index.ask_many([q.text for q in load_questions()], k=1, rerank=False))

@@ -18,6 +18,7 @@ from spasmqa.errors import (
     MissingIndexFileError,
     ModelMismatchError,
 )
+from spasmqa.abstention import CALIBRATION_FILE
 from spasmqa.evaluation import load_questions
 from spasmqa.index import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, sha256_file, sha256_text
 from tests.conftest import sentence_inner_products
@@ -52,7 +53,10 @@ def test_index_directory_layout_and_manifest(index: spasmqa.Index, corpus_docs: 
     assert manifest["chunk_count"] == len(index.chunks)
     assert manifest["files"] == {name: sha256_file(index.path / name) for name in (FAISS_FILE, CHUNKS_FILE, SENTENCES_FILE)}
     assert manifest["sentence_count"] == sum(len(c.sentences) for c in index.chunks)
-    assert manifest["abstention_threshold"] == 0.5043  # spasmqa/calibration.json
+    # the answerability models of spasmqa/calibration.json travel with the index, one per reranker ("" = none)
+    calibration = json.loads(CALIBRATION_FILE.read_text())["models"][manifest["model_id"]]["answerability"]
+    assert manifest["answerability"] == calibration
+    assert {entry["reranker_id"] for entry in manifest["answerability"]} == {"", "cross-encoder/ms-marco-MiniLM-L-12-v2"}
     assert [(d["doc_id"], d["sha256"], d["text_sha256"]) for d in manifest["documents"]] == [
         (doc.doc_id, doc.sha256, sha256_text(doc.text)) for doc in corpus_docs
     ]
@@ -74,7 +78,7 @@ def test_faiss_scores_equal_numpy_brute_force(index: spasmqa.Index, question: st
     query = index.embedder.encode([question])[0]
     exact = vectors @ query
     order = sorted(range(len(exact)), key=lambda row: (-exact[row], row))[:10]
-    answer = index.ask(question, k=10, mode="dense", settings=spasmqa.RetrievalSettings(per_document_cap=None))
+    answer = index.ask(question, k=10, mode="dense", rerank=False, settings=spasmqa.RetrievalSettings(per_document_cap=None))
     assert [p.chunk_id for p in answer] == [index.chunks[row].chunk_id for row in order]
     np.testing.assert_allclose([p.score for p in answer], exact[order], atol=1e-5)
 
@@ -208,8 +212,8 @@ def test_above_the_exact_limit_an_ivf_index_is_built_and_reloaded(index: spasmqa
     assert reloaded.manifest.search_index == spec and reloaded._stored.faiss_index.nprobe == 16
     plain = spasmqa.RetrievalSettings(per_document_cap=None)
     questions = [q.text for q in load_questions()[:40]]
-    exact = index.ask_many(questions, k=10, mode="dense", settings=plain)
-    approximate = reloaded.ask_many(questions, k=10, mode="dense", settings=plain)
+    exact = index.ask_many(questions, k=10, mode="dense", rerank=False, settings=plain)
+    approximate = reloaded.ask_many(questions, k=10, mode="dense", rerank=False, settings=plain)
     found = [len({p.chunk_id for p in a} & {p.chunk_id for p in e}) / 10 for a, e in zip(approximate, exact)]
     assert sum(found) / len(found) >= 0.9
     # scores stay exact cosines (vectors come back through the IVF's direct map)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ir_measures import RR, R, Qrel, ScoredDoc, Success, nDCG
+from ir_measures import AP, RR, R, Qrel, ScoredDoc, Success, nDCG
 
 from spasmqa import metrics
 from spasmqa.metrics import (
@@ -20,9 +20,11 @@ from spasmqa.metrics import (
     PairedDifference,
     Separation,
     Span,
+    average_precision_at,
     bootstrap_interval,
     covers,
     first_covering_rank,
+    graded_ndcg_at,
     hit_at,
     ndcg_at,
     paired_bootstrap,
@@ -38,7 +40,7 @@ from spasmqa.metrics import (
 PROPERTY = settings(database=None, deadline=None, max_examples=200)
 
 RankedMetric = Callable[[Sequence[str], Collection[str], int], float]
-RANKED_METRICS: list[RankedMetric] = [hit_at, recall_at, reciprocal_rank, ndcg_at]
+RANKED_METRICS: list[RankedMetric] = [hit_at, recall_at, reciprocal_rank, ndcg_at, average_precision_at]
 
 
 # --- unique_in_order -------------------------------------------------------------
@@ -149,6 +151,56 @@ def test_ndcg_at_nothing_relevant_retrieved() -> None:
     assert ndcg_at(["x", "y"], {"a"}, 10) == 0.0
 
 
+# --- graded_ndcg_at --------------------------------------------------------------
+
+
+def test_graded_ndcg_at_hand_case() -> None:
+    # DCG = 1/log2(3) + 3/log2(4); IDCG = 3 + 1/log2(3): grades sorted high to low
+    expected = (1 / math.log2(3) + 3 / 2) / (3 + 1 / math.log2(3))
+    assert graded_ndcg_at(["x", "a", "b"], {"a": 1, "b": 3}, 3) == pytest.approx(expected)
+    assert expected == pytest.approx(0.5868827, abs=1e-6)
+
+
+def test_graded_ndcg_at_cutoff_keeps_the_highest_grades_in_the_ideal() -> None:
+    # k=1: IDCG = 3 (b alone); a at rank 1 gains 1
+    assert graded_ndcg_at(["a", "b"], {"a": 1, "b": 3}, 1) == pytest.approx(1 / 3)
+
+
+def test_graded_ndcg_at_gives_no_gain_to_grades_of_zero_or_less() -> None:
+    assert graded_ndcg_at(["x", "y", "a"], {"a": 2, "x": 0, "y": -1}, 3) == pytest.approx(2 / 2 / math.log2(4))
+
+
+def test_graded_ndcg_at_dedups_ranking_first() -> None:
+    assert graded_ndcg_at(["b", "b", "a"], {"a": 1, "b": 2}, 2) == 1.0
+
+
+def test_graded_ndcg_at_rejects_grades_without_a_positive_one() -> None:
+    for grades in ({}, {"a": 0}):
+        with pytest.raises(ValueError, match="no positive grade"):
+            graded_ndcg_at(["a"], grades, 10)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        graded_ndcg_at(["a"], {"a": 1}, 0)
+
+
+# --- average_precision_at --------------------------------------------------------
+
+
+def test_average_precision_at_hand_cases() -> None:
+    # relevant at ranks 2 and 4: precisions 1/2 and 2/4, over 2 relevant
+    assert average_precision_at(["x", "a", "y", "b"], {"a", "b"}, 4) == pytest.approx(0.5)
+    # cut at 2: b is not reached, but still counts in the denominator
+    assert average_precision_at(["x", "a", "y", "b"], {"a", "b"}, 2) == pytest.approx(0.25)
+    assert average_precision_at(["a"], {"a", "b", "c"}, 100) == pytest.approx(1 / 3)
+
+
+def test_average_precision_at_dedups_ranking_first() -> None:
+    assert average_precision_at(["a", "a", "b"], {"a", "b"}, 2) == 1.0
+
+
+def test_average_precision_at_nothing_relevant_retrieved() -> None:
+    assert average_precision_at(["x", "y"], {"a"}, 10) == 0.0
+
+
 # --- argument errors for ranked metrics ------------------------------------------
 
 
@@ -190,6 +242,12 @@ def test_ranked_metrics_lie_in_unit_interval(
 
 @PROPERTY
 @given(ranked=rankings, relevant=relevant_sets, k=cutoffs)
+def test_graded_ndcg_with_grades_of_one_is_binary_ndcg(ranked: list[str], relevant: set[str], k: int) -> None:
+    assert graded_ndcg_at(ranked, dict.fromkeys(relevant, 1), k) == pytest.approx(ndcg_at(ranked, relevant, k))
+
+
+@PROPERTY
+@given(ranked=rankings, relevant=relevant_sets, k=cutoffs)
 def test_hit_and_recall_are_monotone_in_k(ranked: list[str], relevant: set[str], k: int) -> None:
     assert hit_at(ranked, relevant, k) <= hit_at(ranked, relevant, k + 1)
     assert recall_at(ranked, relevant, k) <= recall_at(ranked, relevant, k + 1)
@@ -210,6 +268,8 @@ def test_ndcg_is_one_when_relevant_ranked_first(
 ) -> None:
     ranked = sorted(relevant) + [doc for doc in tail if doc not in relevant]
     assert ndcg_at(ranked, relevant, k) == 1.0
+    if k >= len(relevant):
+        assert average_precision_at(ranked, relevant, k) == 1.0
     assert hit_at(ranked, relevant, k) == 1.0
     assert reciprocal_rank(ranked, relevant, k) == 1.0
 
@@ -257,6 +317,42 @@ def test_matches_ir_measures_on_random_rankings() -> None:
         for measure, ours_fn in ours.items():
             expected = theirs[(q, measure)]
             assert ours_fn(ranked, relevant) == pytest.approx(expected, abs=1e-9), (q, measure)
+
+
+def _graded_queries(count: int, seed: int) -> dict[str, tuple[list[str], dict[str, int]]]:
+    """Long rankings (past the cut of 100) over a large pool, with grades 0-3, as in BEIR qrels."""
+    rng = random.Random(seed)
+    pool = [f"doc{i:03d}" for i in range(300)]
+    queries = {}
+    for q in range(count):
+        ranked = rng.sample(pool, rng.randint(1, 160))
+        judged = rng.sample(pool, rng.randint(2, 30))
+        labels = {d: rng.choice((0, 1, 1, 2, 3)) for d in judged}
+        labels[judged[0]] = rng.randint(1, 3)  # at least one relevant document
+        queries[f"q{q}"] = (ranked, labels)
+    # by hand: graded relevant documents at the top, at the cut of 10 and just past 100, and one never retrieved
+    queries["hand"] = ([f"x{i}" for i in range(120)], {"x0": 3, "x9": 1, "x10": 2, "x100": 1, "missing": 2, "x5": 0})
+    return queries
+
+
+def test_beir_metrics_match_ir_measures_on_graded_rankings() -> None:
+    queries = _graded_queries(60, seed=20261201)
+    qrels = [Qrel(q, d, rel) for q, (_, labels) in queries.items() for d, rel in labels.items()]
+    run = [ScoredDoc(q, d, float(-rank)) for q, (ranked, _) in queries.items() for rank, d in enumerate(ranked, start=1)]
+    # ir_measures' names of trec_eval's ndcg_cut_10, map_cut_100, recall_100, and recip_rank over the top 10
+    ours: dict[Any, Callable[[list[str], dict[str, int]], float]] = {
+        nDCG @ 10: lambda r, g: graded_ndcg_at(r, g, 10),
+        AP @ 100: lambda r, g: average_precision_at(r, {d for d, rel in g.items() if rel > 0}, 100),
+        R @ 100: lambda r, g: recall_at(r, {d for d, rel in g.items() if rel > 0}, 100),
+        RR @ 10: lambda r, g: reciprocal_rank(r, {d for d, rel in g.items() if rel > 0}, 10),
+    }
+    theirs = {(m.query_id, m.measure): m.value for m in ir_measures.iter_calc(ours, qrels, run)}
+    assert len(theirs) == len(queries) * len(ours)
+    for measure in ours:
+        assert len({theirs[(q, measure)] for q in queries}) >= 10, measure
+    for q, (ranked, labels) in queries.items():
+        for measure, ours_fn in ours.items():
+            assert ours_fn(ranked, labels) == pytest.approx(theirs[(q, measure)], abs=1e-9), (q, measure)
 
 
 # --- spans -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from spasmqa.retrieval import (
     merge_overlapping,
     near_duplicates,
     reciprocal_rank_fusion,
+    rerank,
     shingles,
     single_spans,
 )
@@ -26,6 +27,22 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
     fused = reciprocal_rank_fusion([[7, 3], [5, 7]], constant=10)
     assert fused == pytest.approx({7: 1 / 11 + 1 / 12, 3: 1 / 12, 5: 1 / 11})
     assert best_first(fused) == [7, 5, 3]
+
+
+def test_rerank_alone_orders_the_reranked_rows_by_logit_and_keeps_the_rest_behind() -> None:
+    order = [4, 2, 9, 7, 1]
+    # rows 4, 2, 9 were reranked; 9 scores highest, 4 and 2 tie (the given order breaks the tie)
+    assert rerank(order, {4: 0.5, 2: 0.5, 9: 3.0}, weight=1.0, constant=5) == [9, 4, 2, 7, 1]
+
+
+def test_rerank_weight_mixes_the_reranker_rank_with_the_given_rank_by_hand() -> None:
+    order = [4, 2, 9]
+    logits = {4: -1.0, 2: 0.0, 9: 2.0}  # reranker ranks 9, 2, 4
+    # weight 0.6, constant 5: row 4: 0.6/8 + 0.4/6 = 0.14167; row 2: 0.6/7 + 0.4/7 = 0.14286; row 9: 0.6/6 + 0.4/8 = 0.15
+    assert rerank(order, logits, weight=0.6, constant=5) == [9, 2, 4]
+    # weight 0.3: row 4: 0.3/8 + 0.7/6 = 0.15417; row 2: 0.3/7 + 0.7/7 = 0.14286; row 9: 0.3/6 + 0.7/8 = 0.1375
+    assert rerank(order, logits, weight=0.3, constant=5) == [4, 2, 9]
+    assert rerank(order, logits, weight=0.0, constant=5) == order
 
 
 def test_best_first_breaks_ties_by_row() -> None:
@@ -94,7 +111,11 @@ def test_shingle_jaccard() -> None:
     assert not near_duplicates(shingles("a b c d e"), shingles("a b c d e f g h i j"))  # sizes rule it out
 
 
-@pytest.mark.parametrize("kwargs", [{"rrf_constant": -1}, {"per_document_cap": 0}, {"candidates": 0}, {"rrf_constant": 1.5}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"rrf_constant": -1}, {"per_document_cap": 0}, {"candidates": 0}, {"rrf_constant": 1.5}, {"rerank_depth": 0},
+     {"rerank_depth": True}, {"rerank_weight": 1.5}, {"rerank_weight": -0.1}, {"rerank_weight": "1"}],
+)
 def test_invalid_retrieval_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(QueryError):
         RetrievalSettings(**kwargs)  # type: ignore[arg-type]
