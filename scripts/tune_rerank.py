@@ -68,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", help="write every figure as JSON")
     parser.add_argument("--quick", action="store_true", help="one truncation, fewer settings (checks the script runs)")
+    parser.add_argument("--cost-only", action="store_true", help="only the cost columns (on an idle machine; ~5 min)")
     args = parser.parse_args()
 
     index = default_index()
@@ -85,6 +86,12 @@ def main() -> None:
     encode_p50 = statistics.median(encode_times)
 
     rows: list[dict[str, Any]] = []
+    if args.cost_only:
+        for tokens, context in itertools.product(truncations, (True, False)):
+            bare = Reranker(max_tokens=tokens)
+            costs = " ".join(f"d{depth}={1000 * forward_cost(index, bare, timed, depth, context):.0f}ms" for depth in depths)
+            print(f"query encoding p50 {1000 * encode_p50:.1f} ms; {tokens} tokens, title line {context}: {costs}", flush=True)
+        return
     for tokens, context in itertools.product(truncations, (True, False)):
         reranker = RememberingReranker(tokens)
         reranked = spasmqa.load(index.path, reranker=reranker)

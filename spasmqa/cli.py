@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -14,8 +15,9 @@ from typing import NoReturn
 from spasmqa._version import __version__
 from spasmqa.answers import DEFAULT_MODE, MODES, Answer
 from spasmqa.display import answer_text
-from spasmqa.errors import SpasmqaError
+from spasmqa.errors import SpasmqaError, SpasmqaWarning
 
+_python_show_warning = warnings.showwarning
 SAMPLE_QUESTION = "Why do my legs cramp at night, and what can I do about it?"
 
 
@@ -23,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (1 with a one-line message for any spasmqa error)."""
     args = _parser().parse_args(argv)
     _quiet_third_party_output()
+    warnings.showwarning = _show_warning
     _log_to_stderr(logging.INFO if args.verbose else logging.WARNING)
     try:
         args.run(args)
@@ -77,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="answer a sample question on the bundled corpus")
     demo.set_defaults(run=lambda args: _print_answer(_ask(SAMPLE_QUESTION, k=3, index_dir=None, rerank=True, reranker=None)))
     return parser
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    """spasmqa's own warnings (skipped documents) as one line, like its errors; others as Python prints them."""
+    if issubclass(category, SpasmqaWarning):
+        print(f"spasmqa: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def _log_to_stderr(level: int) -> None:

@@ -295,6 +295,15 @@ def test_strict_refuses_a_beir_corpus_with_empty_records(beir_folder: Path, spas
         assert "(e1): empty text" in result.stderr and "drop strict=True (--strict)" in result.stderr
 
 
+def test_the_build_command_warns_of_skipped_records_in_one_line(beir_folder: Path, spasmqa_home: Path, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "spasmqa", "build", "--corpus", str(beir_folder), "--out", str(tmp_path / "i")],
+                            capture_output=True, text=True, env=subprocess_env(spasmqa_home), timeout=600)
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("spasmqa: warning: ")]
+    assert len(warning) == 1 and "(e1): empty text" in warning[0]
+    assert "warnings.warn" not in result.stderr
+
+
 def test_exported_beir_ranks_documents_as_the_question_set_does(index: spasmqa.Index, report: EvalReport, tmp_path: Path) -> None:
     export_beir(tmp_path / "ours")
     questions = load_beir_questions(tmp_path / "ours")
@@ -330,25 +339,55 @@ def test_eval_command_prints_tables_and_writes_json(index: spasmqa.Index, spasmq
 # more than the tolerance (two questions in a hundred) fails here: worse means a regression, better
 # means these pins and the README table need updating.
 PINNED = {
-    ("default", "doc_hit@1"): 0.862,
-    ("default", "doc_mrr@10"): 0.915,
-    ("default", "passage_hit@3"): 0.862,
-    ("default", "highlight_hit@1"): 0.468,
-    ("default", "answerable_refused"): 0.037,
-    ("default", "ood_refused"): 0.909,
+    ("default", "doc_hit@1"): 0.908,
+    ("default", "doc_mrr@10"): 0.954,
+    ("default", "passage_hit@1"): 0.761,
+    ("default", "passage_hit@3"): 0.945,
+    ("default", "read@1000"): 0.899,
+    ("default", "highlight_hit@1"): 0.541,
+    ("default", "answerable_refused"): 0.009,
+    ("default", "ood_refused"): 0.848,
+    ("fast", "doc_mrr@10"): 0.915,
+    ("fast", "passage_hit@3"): 0.862,
+    ("fast", "doc_recall@5"): 0.962,  # the per-document cap's doing: hybrid without it has 0.929
+    ("hybrid", "doc_recall@5"): 0.929,
     ("dense", "doc_mrr@10"): 0.878,
     ("dense", "passage_hit@3"): 0.817,
     ("lexical", "doc_mrr@10"): 0.865,
     ("lexical", "passage_hit@3"): 0.642,
 }
+# The held-out test set only reports; pinning it makes a change that moves it visible, never a reason to tune.
+PINNED_TEST = {
+    ("default", "doc_mrr@10"): 0.863,
+    ("default", "passage_hit@1"): 0.564,
+    ("default", "passage_hit@3"): 0.800,
+    ("default", "read@1000"): 0.682,
+    ("default", "answerable_refused"): 0.118,
+    ("default", "ood_refused"): 0.839,
+    ("fast", "passage_hit@3"): 0.709,
+    ("fast", "ood_refused"): 0.694,
+}
 LOWER_IS_BETTER = {"answerable_refused"}
 TOLERANCE = 0.02
 
 
+@pytest.fixture(scope="session")
+def test_report(index: spasmqa.Index) -> EvalReport:
+    systems = [s for s in default_systems() if s.name in ("fast", "default")]
+    return evaluate(index, load_questions(held_out_questions_path()), systems=systems)
+
+
 @pytest.mark.parametrize(("system", "metric"), sorted(PINNED))
 def test_regression_gate(report: EvalReport, system: str, metric: str) -> None:
-    measured = report.system(system).metric(metric).mean
-    pinned = PINNED[system, metric]
+    _check_pin(report.system(system).metric(metric).mean, PINNED[system, metric], system, metric)
+
+
+@pytest.mark.parametrize(("system", "metric"), sorted(PINNED_TEST))
+def test_regression_gate_on_the_test_set(test_report: EvalReport, system: str, metric: str) -> None:
+    _check_pin(test_report.system(system).metric(metric).mean, PINNED_TEST[system, metric], system, metric)
+
+
+def _check_pin(measured: float, pinned: float, system: str, metric: str) -> None:
     worse, better = (measured - pinned, pinned - measured) if metric in LOWER_IS_BETTER else (pinned - measured, measured - pinned)
     assert worse <= TOLERANCE, f"{system} {metric} got worse: {pinned:.3f} -> {measured:.3f}"
     assert better <= TOLERANCE, f"{system} {metric} improved to {measured:.3f}; update PINNED and the README"
@@ -383,7 +422,9 @@ def test_out_of_fold_confidences_come_from_models_that_never_saw_the_question() 
     in_sample = _fit([e for e in evidence if e.shares_words], ("a",), "").confidence({"a": -10.0})
     assert all(run[-2] < in_sample for run in runs)
     rates = _rates(evidence, runs[0])
-    assert rates.by_style == {"ood-near": 1.0, "ood-noise": 1.0} and rates.answerable == pytest.approx(1 / 21, abs=1e-4)
+    # held out, the lone low answerable question is refused; the noise one by rule; near-topic ones near 0 may pass
+    assert rates.answerable == pytest.approx(1 / 21, abs=1e-4) and rates.by_style["ood-noise"] == 1.0
+    assert 0.85 <= rates.by_style["ood-near"] < 1.0
 
 
 @pytest.mark.parametrize("reranked", [True, False])
