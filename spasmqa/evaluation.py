@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import random
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence

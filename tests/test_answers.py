@@ -241,3 +241,20 @@ def test_ask_many_reranks_across_questions_with_the_same_answers_as_ask(index: s
 
 def _row(index: spasmqa.Index, chunk_id: str) -> int:
     return next(i for i, chunk in enumerate(index.chunks) if chunk.chunk_id == chunk_id)
+
+
+def test_an_uncalibrated_reranker_reorders_but_confidence_comes_from_the_bi_encoder(index: spasmqa.Index, tmp_path: Path) -> None:
+    import shutil
+
+    from spasmqa.reranking import bundled_reranker_folder
+
+    folder = tmp_path / "another-cross-encoder"
+    folder.mkdir()
+    for name in ("model.onnx", "tokenizer.json"):
+        shutil.copy(bundled_reranker_folder() / name, folder / name)
+    other = spasmqa.load(index.path, reranker=str(folder))
+    question = "what helps a charley horse?"
+    answer, fast = other.ask(question), index.ask(question, rerank=False)
+    assert answer.reranker == str(folder.resolve()) and answer.best_rerank_score is not None
+    assert answer.confidence == fast.confidence  # its logits' scale is unknown: the fast path's model judges
+    assert "this reranker is not calibrated" in answer.reason
