@@ -8,15 +8,15 @@ import os
 import threading
 from pathlib import Path
 
+from spasmqa.abstention import calibrated_models
 from spasmqa.answers import DEFAULT_MODE, Answer, Index
 from spasmqa.retrieval import RetrievalSettings
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, find_document, load_corpus
 from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
-from spasmqa.reranking import Reranker
 from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
-from spasmqa.abstention import calibrated_models
 from spasmqa.index import EXACT_SEARCH_LIMIT, BuildSummary, StoredIndex, build_index, check_corpus, read_index
+from spasmqa.reranking import Reranker
 
 logger = logging.getLogger("spasmqa")
 
@@ -64,6 +64,8 @@ def build(
     ``home()``. Above ``exact_search_limit`` chunks search is approximate (an IVF index, recall@10
     about 0.99); ``progress`` shows the embedding progress bar. Records of a BEIR ``corpus.jsonl`` that
     cannot be documents are left out with a warning, or with ``strict`` refused (see ``load_corpus``).
+    ``reranker`` is the cross-encoder of reranked answers: a ``Reranker``, a ``CrossEncoder`` name or
+    folder, a folder with ``model.onnx`` + ``tokenizer.json``, or None for the bundled default.
 
     Example:
         >>> index = spasmqa.build("my-notes/", "my-notes-index")
@@ -113,6 +115,7 @@ def load(
     with. When documents of the index's corpus folder changed, appeared or disappeared since the build,
     ``StaleIndexError`` names them, or with ``rebuild_if_stale=True`` the index is rebuilt in place
     with its own settings. A corpus folder that is gone is logged and skipped: the index still answers.
+    ``reranker`` as for ``build()``; it is loaded on the first reranked question.
 
     Example:
         >>> index = spasmqa.load("my-notes-index")
