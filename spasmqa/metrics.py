@@ -54,12 +54,7 @@ def ndcg_at(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
     DCG sums 1/log2(rank + 1) over relevant ids among the first ``k`` unique ranked ids;
     the ideal DCG places min(k, len(relevant)) relevant ids at ranks 1, 2, ...
     """
-    gold = _relevant_set(relevant)
-    dcg = sum(
-        _discount(rank) for rank, doc in enumerate(_top_k(ranked, k), start=1) if doc in gold
-    )
-    ideal = sum(_discount(rank) for rank in range(1, min(k, len(gold)) + 1))
-    return dcg / ideal
+    return graded_ndcg_at(ranked, dict.fromkeys(_relevant_set(relevant), 1.0), k)
 
 
 def graded_ndcg_at(ranked: Sequence[str], grades: Mapping[str, float], k: int) -> float:
