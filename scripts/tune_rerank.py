@@ -23,7 +23,7 @@ from typing import Any
 
 import spasmqa
 from spasmqa.api import default_index
-from spasmqa.evaluation import System, bundled_question_sets, evaluate, load_questions
+from spasmqa.evaluation import System, bundled_question_sets, evaluate, load_questions, question_halves, selection_score
 from spasmqa.reranking import Reranker
 from spasmqa.retrieval import RetrievalSettings
 
@@ -43,11 +43,6 @@ class RememberingReranker(Reranker):
         missing = list(dict.fromkeys(pair for pair in pairs if pair not in self.memo))
         self.memo.update(zip(missing, super().score(missing).tolist()))
         return np.array([self.memo[pair] for pair in pairs], dtype=np.float32)
-
-
-def selection(report: spasmqa.evaluation.EvalReport, name: str, qids: frozenset[str] | None = None) -> float:
-    rows = [r for r in report.results if r.system == name and "passage_hit@1" in r.scores and (qids is None or r.qid in qids)]
-    return statistics.fmean(statistics.fmean(r.scores[m] for m in QUALITY) for r in rows)
 
 
 def forward_cost(index: spasmqa.Index, reranker: Reranker, texts: Sequence[str], depth: int, context: bool) -> float:
@@ -77,7 +72,7 @@ def main() -> None:
 
     index = default_index()
     questions = load_questions(documents=index.documents())
-    halves = (frozenset(q.qid for q in questions[0::2]), frozenset(q.qid for q in questions[1::2]))
+    halves = question_halves(questions)
     truncations = (256,) if args.quick else (128, 192, 256)
     depths = (10, 20) if args.quick else (5, 10, 15, 20, 30)
     weights = (1.0, 0.7) if args.quick else (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
@@ -113,9 +108,9 @@ def main() -> None:
             rows.append({
                 "max_tokens": tokens, "context": context, "depth": settings.rerank_depth, "weight": settings.rerank_weight,
                 **{m: round(means[m], 4) for m in QUALITY},
-                "selection": round(selection(report, system.name), 4),
-                "half_a": round(selection(report, system.name, halves[0]), 4),
-                "half_b": round(selection(report, system.name, halves[1]), 4),
+                "selection": round(selection_score(report, system.name, by=QUALITY), 4),
+                "half_a": round(selection_score(report, system.name, halves[0], by=QUALITY), 4),
+                "half_b": round(selection_score(report, system.name, halves[1], by=QUALITY), 4),
                 "rerank_p50_ms": round(1000 * costs[settings.rerank_depth], 1),
             })
         print(f"done: {tokens} tokens, context {context}", flush=True)

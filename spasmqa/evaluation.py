@@ -510,13 +510,16 @@ class Trial:
         return asdict(self)
 
 
-def selection_score(report: EvalReport, system: str, qids: frozenset[str] | None = None) -> float:
-    """What settings are chosen by: the mean of passage Hit@3 and document MRR@10 of answerable questions."""
-    rows = [r for r in report.results if r.system == system and "passage_hit@3" in r.scores and (qids is None or r.qid in qids)]
-    return statistics.fmean((r.scores["passage_hit@3"] + r.scores["doc_mrr@10"]) / 2 for r in rows)
+def selection_score(
+    report: EvalReport, system: str, qids: frozenset[str] | None = None, *, by: Sequence[str] = ("passage_hit@3", "doc_mrr@10")
+) -> float:
+    """What settings are chosen by: the mean over answerable questions of the mean of the metrics ``by``
+    (chunking and fusion: passage Hit@3 and document MRR@10)."""
+    rows = [r for r in report.results if r.system == system and by[0] in r.scores and (qids is None or r.qid in qids)]
+    return statistics.fmean(statistics.fmean(r.scores[metric] for metric in by) for r in rows)
 
 
-def _halves(questions: Sequence[Question]) -> tuple[frozenset[str], frozenset[str]]:
+def question_halves(questions: Sequence[Question]) -> tuple[frozenset[str], frozenset[str]]:
     """Odd- and even-numbered questions, so a choice made on one half can be checked on the other."""
     first = frozenset(q.qid for i, q in enumerate(questions) if i % 2 == 0)
     return first, frozenset(q.qid for q in questions) - first
@@ -530,7 +533,7 @@ def _trial(report: EvalReport, name: str, halves: tuple[frozenset[str], frozense
 def compare_systems(systems: Sequence[System], index: Index | None = None, questions: Sequence[Question] | None = None) -> tuple[Trial, ...]:
     """Evaluate retrieval configurations on one index and the same questions, whole and by halves."""
     report = evaluate(index, questions, systems=systems)
-    halves = _halves(questions if questions is not None else load_questions())
+    halves = question_halves(questions if questions is not None else load_questions())
     return tuple(_trial(report, system.name, halves) for system in systems)
 
 
@@ -549,7 +552,7 @@ def compare_chunk_settings(
     embedder = Embedder()
     documents = load_corpus(corpus_dir)
     questions = tuple(questions) if questions is not None else load_questions(documents=documents)
-    halves = _halves(questions)
+    halves = question_halves(questions)
     trials = []
     with tempfile.TemporaryDirectory(prefix="spasmqa-chunking-") as scratch:
         for number, candidate in enumerate(candidates):
@@ -987,7 +990,7 @@ def calibrate_abstention(
         repeats=repeats,
         brier=round(statistics.fmean((p - float(y)) ** 2 for p, y in flat), 4),
         roc_auc=round(metrics.threshold_separation([p for p, y in flat if y], [p for p, y in flat if not y]).roc_auc, 4),
-        reliability=_reliability(flat),
+        reliability=reliability_bins(flat),
     )
 
 
@@ -1056,7 +1059,8 @@ def _worst_rates(rates: Sequence[RefusalRates]) -> RefusalRates:
     )
 
 
-def _reliability(predictions: Sequence[tuple[float, bool]]) -> tuple[ReliabilityBin, ...]:
+def reliability_bins(predictions: Sequence[tuple[float, bool]]) -> tuple[ReliabilityBin, ...]:
+    """(predicted confidence, answerable) pairs in ``RELIABILITY_BINS`` equal bins of the prediction: a reliability diagram."""
     bins = []
     for number in range(RELIABILITY_BINS):
         low, high = number / RELIABILITY_BINS, (number + 1) / RELIABILITY_BINS
