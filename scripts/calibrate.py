@@ -1,8 +1,8 @@
 """Calibrate abstention: ``python scripts/calibrate.py [--write]``.
 
 Fits the answerability model (``Answer.confidence``) on the bundled development question set twice, for
-reranked answers (the default reranker's best score and the answer score) and for the fast path (the
-answer score alone), prints each with its in-sample and cross-validated refusal rates, reliability bins
+reranked answers (the default reranker's best score, the answer score and the words shared with the best
+lexical passage) and for the fast path (the same without the reranker), prints each with its in-sample and cross-validated refusal rates, reliability bins
 and Brier score, and with ``--write`` stores both in ``spasmqa/calibration.json`` for the embedding model
 (every index built afterwards carries them in its manifest). The held-out test set plays no part.
 """
@@ -24,7 +24,7 @@ if args.write:
     record = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
     record["about"] = (
         "Answerability models per embedding model, one per reranker ('' = answers not reranked): logistic "
-        "regression over the named Answer fields giving Answer.confidence; an answer is refused under "
+        "regression over the named features (spasmqa.abstention.answer_evidence) giving Answer.confidence; an answer is refused under "
         f"refuse_below = 1 / (1 + {WRONG_REFUSAL_COST:g}), a wrong refusal counted {WRONG_REFUSAL_COST:g} times a wrong "
         "answer. Written by scripts/calibrate.py from corpus/eval/questions.jsonl (cross-validated figures beside "
         "each); copied into every index manifest at build time."

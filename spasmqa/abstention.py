@@ -1,7 +1,8 @@
 """Abstention: how confident an answer is that its passages answer the question, and when to say they do not.
 
 ``confidence`` is a logistic model's probability over evidence the answer already carries (the
-cross-encoder's best score when the answer was reranked, the bi-encoder's answer score), fitted with
+cross-encoder's best score when the answer was reranked, the bi-encoder's answer score, the question
+words found in the best lexical passage; see ``answer_evidence``), fitted with
 cross-validation on the development question set by ``scripts/calibrate.py`` and stored per embedding
 model and reranker in ``spasmqa/calibration.json``, from where every index copies it into its manifest.
 The policy refuses only when the documents clearly do not cover the question: a question that shares no
@@ -20,12 +21,26 @@ from typing import Any
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 # Refusing a question the documents answer costs the person more than showing passages that turn out not to
 # answer: counted twice as much, the expected cost is lowest when refusing below P(answers) = 1 / (1 + 2).
-# (Four times, a cut of 0.2, refused 39% of near-topic questions held out on the development set, short of
-# the 60% aimed at; twice refuses 59% at the same 0.9% of answerable ones. scripts/calibrate.py prints both.)
+# (Held out on the 227 development questions, four times, a cut of 0.2, refuses 1.1% of answerable and 46% of
+# near-topic questions; twice refuses 2.4% and 56%, both short of the 60% of near-topic ones aimed at.)
 WRONG_REFUSAL_COST = 2.0
 REFUSE_BELOW = round(1.0 / (1.0 + WRONG_REFUSAL_COST), 4)
-RERANKED_FEATURES = ("best_rerank_score", "answer_score")
-FAST_FEATURES = ("answer_score",)
+RERANKED_FEATURES = ("best_rerank_score", "answer_score", "log_matched_words")
+FAST_FEATURES = ("answer_score", "log_matched_words")
+
+
+def answer_evidence(answer_score: float, matched_words: int, best_rerank_score: float | None = None) -> dict[str, float]:
+    """The features an answerability model reads, by name, from what an answer carries.
+
+    ``log_matched_words`` is there because both scores of a passage fall as a question grows: a long story
+    with the question at its end embeds far from any passage, and the MS MARCO cross-encoder, trained on
+    short queries, scores it like an unrelated one, while the words it shares with the best BM25 passage
+    still say it is on topic. Counted on a log scale, since the first shared word says more than the tenth.
+    """
+    evidence = {"answer_score": answer_score, "log_matched_words": math.log1p(matched_words)}
+    if best_rerank_score is not None:
+        evidence["best_rerank_score"] = best_rerank_score
+    return evidence
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from spasmqa.abstention import AnswerabilityModel, declines, model_for
+from spasmqa.abstention import AnswerabilityModel, answer_evidence, declines, model_for
 from spasmqa.chunking import Chunk
 from spasmqa.corpus import Document, find_document
 from spasmqa.embedding import Embedder
@@ -138,8 +138,9 @@ class Answer(Sequence[Passage]):
     reranked passages (``reranker`` names it; None and "" when not reranked); ``best_similarity``, the
     highest cosine between the question and any passage; ``best_sentence_similarity``, the highest cosine
     between the question and any sentence of the candidate passages; ``answer_score``, the mean of
-    those two cosines; and ``shares_words``, whether any of the question's words (or near
-    misspellings) occur in the documents. ``notice`` is the same fixed line on every answer.
+    those two cosines; ``shares_words``, whether any of the question's words (or near
+    misspellings) occur in the documents; and ``matched_words``, how many distinct ones the passage
+    with the highest BM25 score contains. ``notice`` is the same fixed line on every answer.
     """
 
     question: str
@@ -152,6 +153,7 @@ class Answer(Sequence[Passage]):
     best_sentence_similarity: float = 0.0
     answer_score: float = 0.0
     shares_words: bool = True
+    matched_words: int = 0
     reranker: str = ""
     best_rerank_score: float | None = None
     notice: str = NOTICE
@@ -194,6 +196,7 @@ class Answer(Sequence[Passage]):
             "best_sentence_similarity": self.best_sentence_similarity,
             "answer_score": self.answer_score,
             "shares_words": self.shares_words,
+            "matched_words": self.matched_words,
             "reranker": self.reranker,
             "best_rerank_score": self.best_rerank_score,
             "notice": self.notice,
@@ -335,7 +338,10 @@ class Index:
         lexical_scores = lexical_index.scores_of(terms)
         lexical = best_nonzero(lexical_scores, len(dense))
         fusion = self._fusion(mode, dense, lexical, settings)
-        return _Candidates(question, mode, query, dense, lexical_scores, bool(terms), fusion, best_first(fusion))
+        matched_words = lexical_index.words_in(terms, int(lexical_scores.argmax())) if terms else 0
+        return _Candidates(
+            question, mode, query, dense, lexical_scores, bool(terms), matched_words, fusion, best_first(fusion)
+        )
 
     def _rerank_scores(self, candidates: Sequence[_Candidates], settings: RetrievalSettings) -> list[dict[int, float]]:
         """The cross-encoder's logit for each question's first ``rerank_depth`` rows, all questions in one call."""
@@ -365,9 +371,8 @@ class Index:
         best = max(dense.values(), default=0.0)
         best_sentence = self._stored.best_sentence_score(query, list(dense))
         best_sentence = best if best_sentence is None else best_sentence
-        evidence = {"answer_score": (best + best_sentence) / 2}
-        if logits:
-            evidence["best_rerank_score"] = max(logits.values())
+        best_rerank_score = max(logits.values()) if logits else None
+        evidence = answer_evidence((best + best_sentence) / 2, candidates.matched_words, best_rerank_score)
         model = self._answerability_model(bool(logits))
         # sharing no word with the documents is decisive, whatever the model would say
         confidence = None if model is None else model.confidence(evidence) if candidates.shares_words else 0.0
@@ -383,8 +388,9 @@ class Index:
             best_sentence_similarity=round(best_sentence, 6),
             answer_score=round(evidence["answer_score"], 6),
             shares_words=candidates.shares_words,
+            matched_words=candidates.matched_words,
             reranker=self._reranker.reranker_id if logits else "",
-            best_rerank_score=round(evidence["best_rerank_score"], 6) if logits else None,
+            best_rerank_score=None if best_rerank_score is None else round(best_rerank_score, 6),
         )
 
     def _answerability_model(self, reranked: bool) -> AnswerabilityModel | None:
@@ -546,6 +552,7 @@ class _Candidates:
     dense: dict[int, float]
     lexical_scores: NDArray[np.float32]
     shares_words: bool
+    matched_words: int
     fusion: dict[int, float]
     order: list[int]
 

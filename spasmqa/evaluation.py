@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from spasmqa import metrics
-from spasmqa.abstention import FAST_FEATURES, REFUSE_BELOW, RERANKED_FEATURES, AnswerabilityModel, declines
+from spasmqa.abstention import FAST_FEATURES, REFUSE_BELOW, RERANKED_FEATURES, AnswerabilityModel, answer_evidence, declines
 from spasmqa.answers import DEFAULT_MODE, Answer, Index
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
@@ -958,7 +958,8 @@ def calibrate_abstention(
 ) -> Calibration:
     """Fit the answerability model (logistic regression) for answers reranked by the index's reranker, or not.
 
-    Features: ``abstention.RERANKED_FEATURES`` or ``FAST_FEATURES``, read off each question's answer.
+    Features: ``abstention.RERANKED_FEATURES`` or ``FAST_FEATURES``, from each question's answer
+    (``abstention.answer_evidence``).
     Questions sharing no word with the documents are refused by rule and take no part in the fit. The
     refusal cut is ``abstention.REFUSE_BELOW`` (from the cost of a wrong refusal), not fitted.
     """
@@ -969,8 +970,7 @@ def calibrate_abstention(
     names = RERANKED_FEATURES if reranked else FAST_FEATURES
     answers = index.ask_many([q.text for q in questions], k=1, rerank=reranked)
     evidence = [
-        _Evidence(q.answerable, q.style, a.shares_words, tuple(float(getattr(a, name)) for name in names))
-        for q, a in zip(questions, answers)
+        _Evidence(q.answerable, q.style, a.shares_words, _features(a, names)) for q, a in zip(questions, answers)
     ]
     fitted = [e for e in evidence if e.shares_words]
     if len({e.answerable for e in fitted}) < 2:
@@ -992,6 +992,11 @@ def calibrate_abstention(
         roc_auc=round(metrics.threshold_separation([p for p, y in flat if y], [p for p, y in flat if not y]).roc_auc, 4),
         reliability=reliability_bins(flat),
     )
+
+
+def _features(answer: Answer, names: tuple[str, ...]) -> tuple[float, ...]:
+    found = answer_evidence(answer.answer_score, answer.matched_words, answer.best_rerank_score)
+    return tuple(found[name] for name in names)
 
 
 def _fit(evidence: Sequence[_Evidence], names: tuple[str, ...], reranker_id: str) -> AnswerabilityModel:

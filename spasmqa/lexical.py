@@ -85,6 +85,12 @@ class LexicalIndex:
         """The BM25 score of every chunk, in row order."""
         return self.scores_of(self.terms(question))
 
+    def words_in(self, terms: list[str], row: int) -> int:
+        """How many distinct ``terms`` (matched ones, see ``terms()``) chunk ``row`` contains."""
+        starts = self._term_starts
+        ids = [self._term_ids[term] for term in set(terms)]
+        return sum(bool((self._chunk_rows[starts[i] : starts[i + 1]] == row).any()) for i in ids)
+
     def scores_of(self, terms: list[str]) -> NDArray[np.float32]:
         """The BM25 score of every chunk for already matched ``terms`` (see ``terms()``), in row order."""
         import numpy as np

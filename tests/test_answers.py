@@ -46,7 +46,7 @@ def test_answer_to_dict_is_json(index: spasmqa.Index) -> None:
     assert record["question"] == "twitching eyelid"
     assert set(record) == {
         "question", "mode", "answerable", "reason", "confidence", "best_similarity", "best_sentence_similarity",
-        "answer_score", "shares_words", "reranker", "best_rerank_score", "notice", "passages",
+        "answer_score", "shares_words", "matched_words", "reranker", "best_rerank_score", "notice", "passages",
     }
     assert set(record["passages"][0]) == {
         "rank", "score", "text", "doc_id", "title", "source", "section", "start", "end", "chunk_id",
@@ -158,6 +158,19 @@ def test_questions_the_documents_answer_are_answered(index: spasmqa.Index, quest
     assert answer.confidence is not None and answer.confidence >= REFUSE_BELOW
     assert answer.answer_score == pytest.approx((answer.best_similarity + answer.best_sentence_similarity) / 2, abs=1e-6)
     assert answer.notice.startswith("General information from the listed sources, not medical advice")
+
+
+def test_matched_words_are_counted_in_the_best_lexical_passage(index: spasmqa.Index) -> None:
+    from spasmqa.lexical import LexicalIndex
+
+    lexical = LexicalIndex([chunk.embedding_input for chunk in index.chunks])
+    question = "why do my calves cramp at night after running, and is magnesium any use?"
+    terms = lexical.terms(question)
+    best = int(lexical.scores_of(terms).argmax())
+    in_best = set(lexical.tokens(index.chunks[best].embedding_input))
+    answer = index.ask(question)
+    assert answer.matched_words == len(set(terms) & in_best) >= 2
+    assert index.ask("zzzzqqq xxyyzz").matched_words == 0
 
 
 def test_near_identical_passages_of_two_documents_come_back_once(tmp_path: Path) -> None:

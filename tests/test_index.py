@@ -20,7 +20,17 @@ from spasmqa.errors import (
 )
 from spasmqa.abstention import CALIBRATION_FILE
 from spasmqa.evaluation import load_questions
-from spasmqa.index import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, sha256_file, sha256_text
+from spasmqa.index import (
+    CHUNKS_FILE,
+    EXACT_SEARCH_LIMIT,
+    FAISS_FILE,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    SENTENCES_FILE,
+    make_vector_index,
+    sha256_file,
+    sha256_text,
+)
 from tests.conftest import sentence_inner_products
 
 
@@ -219,6 +229,15 @@ def test_above_the_exact_limit_an_ivf_index_is_built_and_reloaded(index: spasmqa
     # scores stay exact cosines (vectors come back through the IVF's direct map)
     top = approximate[0][0]
     assert top.score == pytest.approx(next(p.score for p in exact[0] if p.chunk_id == top.chunk_id), abs=1e-5)
+
+
+@pytest.mark.parametrize(("count", "kind"), [(EXACT_SEARCH_LIMIT, "IndexFlatIP"), (EXACT_SEARCH_LIMIT + 1, "IndexIVFFlat")])
+def test_the_default_limit_is_the_last_exact_count(count: int, kind: str) -> None:
+    import numpy as np
+
+    vectors = np.random.default_rng(0).standard_normal((count, 8)).astype(np.float32)
+    faiss_index, spec = make_vector_index(vectors)
+    assert (type(faiss_index).__name__, spec.kind, faiss_index.ntotal) == (kind, kind, count)
 
 
 @pytest.mark.parametrize("share", [0.1, 1.0])  # few chunks: rows gathered; most: one pass over all sentences

@@ -93,3 +93,11 @@ def test_scores_are_bm25s_scores(index: spasmqa.Index, lexical: LexicalIndex) ->
         terms = lexical.terms(question)
         expected = reference.get_scores(terms) if terms else [0.0] * len(index.chunks)
         assert lexical.scores_of(terms) == pytest.approx(expected, rel=1e-5, abs=1e-6), question
+
+
+def test_words_in_counts_the_distinct_terms_a_chunk_contains(index: spasmqa.Index, lexical: LexicalIndex) -> None:
+    for row in (0, len(index.chunks) // 2, len(index.chunks) - 1):
+        words = lexical.tokens(index.chunks[row].embedding_input)
+        absent = next(t for chunk in index.chunks for t in lexical.tokens(chunk.embedding_input) if t not in words)
+        assert lexical.words_in([words[0], words[0], words[-1], absent], row) == len({words[0], words[-1]})
+        assert lexical.words_in([], row) == 0
