@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import load_corpus
 from spasmqa.embedding import Embedder
-from spasmqa.index import chunk_corpus
+from spasmqa.build import chunk_corpus
 
 
 def corpus_texts(embedder: Embedder) -> list[str]:

@@ -1,16 +1,21 @@
 """spasmqa: ask questions of a small document collection and get the passages that answer them, with exact provenance."""
 
 from spasmqa._version import __version__
-from spasmqa.answers import Answer, Index, Passage
-from spasmqa.api import ask, build, documents, get_document, load
+from spasmqa.answers import Index
+from spasmqa.results import Answer, Passage
+from spasmqa import evaluation
+from spasmqa.api import ask, build, build_with_summary, default_index, documents, get_document, load
+from spasmqa.build import BuildSummary
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document
+from spasmqa.display import in_document
 from spasmqa.errors import SpasmqaError
 from spasmqa.evaluation import evaluate
 from spasmqa.retrieval import RetrievalSettings
 
 __all__ = [
     "Answer",
+    "BuildSummary",
     "ChunkSettings",
     "Document",
     "Index",
@@ -20,8 +25,12 @@ __all__ = [
     "__version__",
     "ask",
     "build",
+    "build_with_summary",
+    "default_index",
     "documents",
     "evaluate",
+    "evaluation",
     "get_document",
+    "in_document",
     "load",
 ]

@@ -1,4 +1,4 @@
-"""Answers: the ``Index`` that answers questions, and the ``Answer`` and ``Passage`` it returns.
+"""Answers: the ``Index`` that answers questions with an ``Answer`` of ``Passage``s (``spasmqa.results``).
 
 A question goes through both retrievers (dense and BM25), their rankings are fused (or one is used
 alone), overlapping passages of a document are merged, near-identical passages of different documents
@@ -10,21 +10,25 @@ answer the question at all.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING
 
 from spasmqa.abstention import AnswerabilityModel, answer_evidence, declines, model_for
 from spasmqa.chunking import Chunk
 from spasmqa.corpus import Document, find_document
 from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
-from spasmqa.index import Manifest, StoredIndex, check_model
+from spasmqa.store.manifest import Manifest, check_model
+from spasmqa.store.stored import StoredIndex
 from spasmqa.lexical import LexicalIndex
 from spasmqa.reranking import Reranker
+from spasmqa.results import Answer, Highlight, Passage, SourceSpan
 from spasmqa.retrieval import (
+    DEFAULT_MODE,
+    MODES,
     RetrievalSettings,
     SpanGroup,
     best_first,
@@ -43,165 +47,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-MODES = ("dense", "lexical", "hybrid")
-DEFAULT_MODE = "hybrid"
 SAME_TEXT_PAIRS_REMEMBERED = 100_000  # about 10 MB; forgotten all at once when full
-NOTICE = (
-    "General information from the listed sources, not medical advice; see a doctor for severe, persistent "
-    "or unusual symptoms."
-)
-
-
-@dataclass(frozen=True)
-class Highlight:
-    """A sentence inside a passage that best answers the question: ``text == document.text[start:end]``."""
-
-    start: int
-    end: int
-    text: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class SourceSpan:
-    """Where else a near-identical passage appears."""
-
-    doc_id: str
-    title: str
-    source: str
-    section: str
-    start: int
-    end: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Passage:
-    """One retrieved passage with its provenance: ``text == document.text[start:end]``.
-
-    ``score`` is the cosine similarity between the question and the passage as embedded (with its title
-    and section line), from -1 to 1, whatever the mode: it compares across questions and modes.
-    ``lexical_score`` is the passage's BM25 score (0 when it shares no word with the question) and
-    ``fusion_score`` what the mode ranked by (the cosine, the BM25 score, or the reciprocal-rank-fusion
-    score), ``rerank_score`` the cross-encoder's logit for it (None when not reranked, or ranked below
-    the reranking depth). ``highlights`` are the answering sentence(s); ``also_in`` lists near-identical passages of
-    other documents that were folded into this one.
-    """
-
-    rank: int
-    score: float
-    text: str
-    doc_id: str
-    title: str
-    source: str
-    section: str
-    start: int
-    end: int
-    chunk_id: str
-    lexical_score: float = 0.0
-    fusion_score: float = 0.0
-    rerank_score: float | None = None
-    highlights: tuple[Highlight, ...] = ()
-    also_in: tuple[SourceSpan, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __repr__(self) -> str:
-        return f"Passage(rank={self.rank}, score={self.score:.3f}, {self.chunk_id!r}, section={self.section!r})"
-
-    def __str__(self) -> str:
-        from spasmqa.display import passage_text  # presentation lives in the display module
-
-        return passage_text(self)
-
-    def _repr_html_(self) -> str:
-        from spasmqa.display import passage_html
-
-        return passage_html(self)
-
-
-@dataclass(frozen=True)
-class Answer(Sequence[Passage]):
-    """The passages retrieved for a question, best first; iterate, index or ``len()`` it like a list.
-
-    ``confidence`` is a calibrated probability that the passages answer the question (None when no
-    abstention is calibrated for the index's model); ``answerable`` is False when the documents clearly
-    do not cover the question (no word in common, or a confidence under the calibrated cut, see
-    ``spasmqa.abstention``): the passages are then only the closest ones, not answers, and ``reason``
-    says why. The evidence behind it: ``best_rerank_score``, the cross-encoder's highest score over the
-    reranked passages (``reranker`` names it; None and "" when not reranked); ``best_similarity``, the
-    highest cosine between the question and any passage; ``best_sentence_similarity``, the highest cosine
-    between the question and any sentence of the candidate passages; ``answer_score``, the mean of
-    those two cosines; ``shares_words``, whether any of the question's words (or near
-    misspellings) occur in the documents; and ``matched_words``, how many distinct ones the passage
-    with the highest BM25 score contains. ``notice`` is the same fixed line on every answer.
-    """
-
-    question: str
-    passages: tuple[Passage, ...]
-    mode: str = DEFAULT_MODE
-    answerable: bool = True
-    reason: str = ""
-    confidence: float | None = None
-    best_similarity: float = 0.0
-    best_sentence_similarity: float = 0.0
-    answer_score: float = 0.0
-    shares_words: bool = True
-    matched_words: int = 0
-    reranker: str = ""
-    best_rerank_score: float | None = None
-    notice: str = NOTICE
-
-    @overload
-    def __getitem__(self, index: int) -> Passage: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Passage]: ...
-    def __getitem__(self, index: int | slice) -> Passage | Sequence[Passage]:
-        return self.passages[index]
-
-    def __len__(self) -> int:
-        return len(self.passages)
-
-    def __iter__(self) -> Iterator[Passage]:
-        return iter(self.passages)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(p.chunk_id for p in self.passages)
-        return f"Answer({self.question!r}, answerable={self.answerable}, passages=[{shown}])"
-
-    def __str__(self) -> str:
-        from spasmqa.display import answer_text  # presentation lives in the display module
-
-        return answer_text(self)
-
-    def _repr_html_(self) -> str:
-        from spasmqa.display import answer_html
-
-        return answer_html(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "mode": self.mode,
-            "answerable": self.answerable,
-            "reason": self.reason,
-            "confidence": self.confidence,
-            "best_similarity": self.best_similarity,
-            "best_sentence_similarity": self.best_sentence_similarity,
-            "answer_score": self.answer_score,
-            "shares_words": self.shares_words,
-            "matched_words": self.matched_words,
-            "reranker": self.reranker,
-            "best_rerank_score": self.best_rerank_score,
-            "notice": self.notice,
-            "passages": [passage.to_dict() for passage in self.passages],
-        }
 
 
 class Index:
@@ -230,7 +76,7 @@ class Index:
         self._model_checked = False
         self._lock = threading.Lock()
         self._lexical_cache: LexicalIndex | None = None
-        self._fingerprints: dict[int, frozenset[tuple[str, ...]]] = {}
+        self._shingle_sets: dict[int, frozenset[tuple[str, ...]]] = {}
         self._same_text_pairs: dict[tuple[int, int], bool] = {}
 
     @property
@@ -443,21 +289,21 @@ class Index:
     def _same_text(self, kept: SpanGroup, later: SpanGroup) -> bool:
         """Whether two passages are near-identical; for single chunks the answer is remembered (it never changes)."""
         if len(kept.rows) > 1 or len(later.rows) > 1:
-            return near_duplicates(self._fingerprint(kept), self._fingerprint(later))
+            return near_duplicates(self._shingles_of(kept), self._shingles_of(later))
         pair = (kept.lead, later.lead) if kept.lead < later.lead else (later.lead, kept.lead)
         same = self._same_text_pairs.get(pair)
         if same is None:
             if len(self._same_text_pairs) >= SAME_TEXT_PAIRS_REMEMBERED:
                 self._same_text_pairs.clear()
-            same = self._same_text_pairs[pair] = near_duplicates(self._fingerprint(kept), self._fingerprint(later))
+            same = self._same_text_pairs[pair] = near_duplicates(self._shingles_of(kept), self._shingles_of(later))
         return same
 
-    def _fingerprint(self, group: SpanGroup) -> frozenset[tuple[str, ...]]:
+    def _shingles_of(self, group: SpanGroup) -> frozenset[tuple[str, ...]]:
         if len(group.rows) > 1:
             return shingles(self._group_text(group))
-        cached = self._fingerprints.get(group.lead)
+        cached = self._shingle_sets.get(group.lead)
         if cached is None:
-            cached = self._fingerprints[group.lead] = shingles(self.chunks[group.lead].text)
+            cached = self._shingle_sets[group.lead] = shingles(self.chunks[group.lead].text)
         return cached
 
     def _group_text(self, group: SpanGroup) -> str:

@@ -9,13 +9,18 @@ import threading
 from pathlib import Path
 
 from spasmqa.abstention import calibrated_models
-from spasmqa.answers import DEFAULT_MODE, Answer, Index
-from spasmqa.retrieval import RetrievalSettings
+from spasmqa.answers import Index
+from spasmqa.results import Answer
+from spasmqa.retrieval import DEFAULT_MODE, RetrievalSettings
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document, bundled_corpus_dir, find_document, load_corpus
 from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
 from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
-from spasmqa.index import EXACT_SEARCH_LIMIT, BuildSummary, StoredIndex, build_index, check_corpus, read_index
+from spasmqa.build import BuildSummary, build_index
+from spasmqa.store.directory import read_index
+from spasmqa.store.manifest import check_corpus
+from spasmqa.store.stored import StoredIndex
+from spasmqa.store.vectors import EXACT_SEARCH_LIMIT
 from spasmqa.reranking import Reranker
 
 logger = logging.getLogger("spasmqa")

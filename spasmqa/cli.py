@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from spasmqa._version import __version__
-from spasmqa.answers import DEFAULT_MODE, MODES, Answer
+from spasmqa.results import Answer
+from spasmqa.retrieval import DEFAULT_MODE, MODES
 from spasmqa.display import answer_text
 from spasmqa.errors import SpasmqaError, SpasmqaWarning
 
@@ -105,16 +106,15 @@ def _quiet_third_party_output() -> None:
 
 
 def _run_build(args: argparse.Namespace) -> None:
-    from spasmqa.api import build_with_summary
-    from spasmqa.chunking import ChunkSettings
+    import spasmqa
 
     overrides = {
         name: value
         for name, value in (("max_tokens", args.max_tokens), ("overlap_tokens", args.overlap), ("context", args.context))
         if value is not None
     }
-    _, summary = build_with_summary(
-        args.corpus, args.out, model=args.model, settings=ChunkSettings(**overrides), progress=True, strict=args.strict
+    _, summary = spasmqa.build_with_summary(
+        args.corpus, args.out, model=args.model, settings=spasmqa.ChunkSettings(**overrides), progress=True, strict=args.strict
     )
     print(
         f"built index at {summary.path}\n"
@@ -137,8 +137,8 @@ def _run_ask(args: argparse.Namespace) -> None:
 
 def _run_eval(args: argparse.Namespace) -> None:
     import spasmqa
-    from spasmqa import evaluation
 
+    evaluation = spasmqa.evaluation
     if args.export_beir:
         questions = evaluation.load_questions(args.questions) if args.questions else None
         print(f"wrote BEIR files to {evaluation.export_beir(args.export_beir, questions)}")
@@ -167,11 +167,10 @@ def _ask(
     question: str, *, k: int, index_dir: str | None, rerank: bool, reranker: str | None, mode: str = DEFAULT_MODE
 ) -> Answer:
     import spasmqa
-    from spasmqa.api import default_index
 
     if index_dir is None and reranker is None:
         return spasmqa.ask(question, k=k, mode=mode, rerank=rerank)
-    index = spasmqa.load(index_dir if index_dir is not None else default_index().path, reranker=reranker)
+    index = spasmqa.load(index_dir if index_dir is not None else spasmqa.default_index().path, reranker=reranker)
     return index.ask(question, k=k, mode=mode, rerank=rerank)
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 import html
 import textwrap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from spasmqa.answers import Answer, Passage
 from spasmqa.corpus import Document
+from spasmqa.errors import QueryError
+
+if TYPE_CHECKING:  # display only reads results; results import display to show themselves
+    from spasmqa.results import Answer, Passage
 
 _PASSAGE_STYLE = "background:#fff7d6;color:#1a1a1a;padding:0 1px"
 _HIGHLIGHT_STYLE = "background:#ffd54f;color:#1a1a1a;font-weight:600;padding:0 1px"
@@ -121,19 +125,15 @@ def answer_html(answer: Answer) -> str:
     )
 
 
-def in_document(passage: Passage, document: Document | None = None) -> Html:
-    """The whole document with the passage marked and its answering sentence highlighted inside it.
-
-    ``document`` defaults to the bundled document of ``passage.doc_id``.
+def in_document(passage: Passage, document: Document) -> Html:
+    """The whole ``document`` with the passage marked and its answering sentence highlighted inside it.
 
     Example:
-        >>> from spasmqa.display import in_document
-        >>> in_document(spasmqa.ask("what is myoclonus?")[0])
+        >>> passage = index.ask("what is myoclonus?")[0]
+        >>> spasmqa.in_document(passage, index.get_document(passage.doc_id))
     """
-    if document is None:
-        from spasmqa.api import get_document
-
-        document = get_document(passage.doc_id)
+    if document.doc_id != passage.doc_id:
+        raise QueryError(f"the passage is from {passage.doc_id!r}, not {document.doc_id!r}; pass the passage's own document")
     text = document.text
     before = _marked_html(text[: passage.start], 0, [], "")
     inside = _marked_html(passage.text, passage.start, [(h.start, h.end) for h in passage.highlights], _HIGHLIGHT_STYLE)

@@ -4,7 +4,7 @@
     ├── CorpusError               a corpus folder or its metadata cannot be read as documents
     ├── ChunkingError             chunk settings or a chunk break the model's limits
     ├── ModelError                the embedding model cannot be loaded offline
-    ├── IndexError_               anything wrong with an index directory
+    ├── IndexDirectoryError       anything wrong with an index directory
     │   ├── IndexNotFoundError        there is no index at that directory
     │   ├── IndexWriteError           the index cannot be written there
     │   ├── IndexCorruptError         the index is damaged:
@@ -50,19 +50,19 @@ class ModelError(SpasmqaError):
     """The embedding model cannot be loaded offline."""
 
 
-class IndexError_(SpasmqaError):
+class IndexDirectoryError(SpasmqaError):
     """Something is wrong with an index directory (named with a trailing underscore to leave the builtin alone)."""
 
 
-class IndexNotFoundError(IndexError_):
+class IndexNotFoundError(IndexDirectoryError):
     """No index exists at the given directory."""
 
 
-class IndexWriteError(IndexError_):
+class IndexWriteError(IndexDirectoryError):
     """An index cannot be written where it was asked to be (not writable, or not an index directory)."""
 
 
-class IndexCorruptError(IndexError_):
+class IndexCorruptError(IndexDirectoryError):
     """An index is damaged: rebuilding it is the fix."""
 
 
@@ -82,7 +82,7 @@ class MisalignedIndexError(IndexCorruptError):
     """The FAISS index and the chunk records disagree (row count or vector dimension)."""
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(IndexDirectoryError):
     """The index is intact but does not fit this spasmqa, model or corpus."""
 
 

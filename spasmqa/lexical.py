@@ -56,30 +56,28 @@ class LexicalIndex:
         return terms
 
     def _near(self, token: str) -> list[str]:
-        """Vocabulary words within one edit of ``token`` (two from eight letters), in alphabetical order."""
+        """Vocabulary words within one edit of ``token`` (two from eight letters), in alphabetical order.
+
+        Edits are insertions, deletions, substitutions and swaps of two neighbours (optimal string alignment).
+        """
+        from symspellpy import Verbosity
+
         if len(token) < MIN_FUZZY_LENGTH:
             return []
-        allowed = _allowed_edits(token)
-        candidates = {word for variant in _deletions(token, allowed) for word in self._words_by_deletion.get(variant, ())}
-        return sorted(
-            word for word in candidates if abs(len(word) - len(token)) <= allowed and edit_distance(token, word, allowed) <= allowed
-        )
+        allowed = 1 if len(token) < LONG_WORD else 2
+        return sorted(s.term for s in self._spelling.lookup(token, Verbosity.ALL, max_edit_distance=allowed))
 
     @cached_property
-    def _words_by_deletion(self) -> dict[str, list[str]]:
-        """Vocabulary words under every string left by deleting up to as many letters as they may be edits away.
+    def _spelling(self) -> Any:
+        """SymSpell over the vocabulary, built on the first unknown word: a misspelt word's own deletions find
+        every word within its edits without comparing it to the whole vocabulary (symmetric deletion)."""
+        from symspellpy import SymSpell
 
-        Two words within d edits (insertions, deletions, substitutions, adjacent swaps) both reduce to one
-        string by at most d deletions each, so a misspelt word's own deletions find every candidate without
-        comparing it to the whole vocabulary (the symmetric-deletion lookup of SymSpell). Built on the
-        first unknown word.
-        """
-        words: dict[str, list[str]] = {}
+        # prefix_length as long as any word: deletions of whole words, so nothing is missed for long ones
+        spelling = SymSpell(max_dictionary_edit_distance=2, prefix_length=64)
         for word in sorted(self._vocabulary):
-            # a word of LONG_WORD - 2 letters can be two edits from a long word
-            for variant in _deletions(word, 2 if len(word) >= LONG_WORD - 2 else 1):
-                words.setdefault(variant, []).append(word)
-        return words
+            spelling.create_dictionary_entry(word, 1)
+        return spelling
 
     def scores(self, question: str) -> NDArray[np.float32]:
         """The BM25 score of every chunk, in row order."""
@@ -107,45 +105,7 @@ class LexicalIndex:
 
 MIN_FUZZY_LENGTH = 4
 LONG_WORD = 8  # from this length a word may be two edits away, below it one
-
-
-def _allowed_edits(token: str) -> int:
-    return 1 if len(token) < LONG_WORD else 2
-
-
-def _deletions(word: str, depth: int) -> set[str]:
-    """``word`` and every string made from it by deleting up to ``depth`` letters."""
-    variants = frontier = {word}
-    for _ in range(depth):
-        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
-        variants = variants | frontier
-    return variants
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's (scikit-learn's) word pattern
-
-
-def edit_distance(a: str, b: str, limit: int) -> int:
-    """Optimal string alignment distance (Levenshtein plus adjacent swaps), or ``limit + 1`` once past it."""
-    # A shared beginning or end costs nothing, so only the differing middles need the quadratic table.
-    shared = 0
-    while shared < min(len(a), len(b)) and a[shared] == b[shared]:
-        shared += 1
-    a, b = a[shared:], b[shared:]
-    while a and b and a[-1] == b[-1]:
-        a, b = a[:-1], b[:-1]
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, char_b in enumerate(b, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        previous2, previous = previous, current
-    return min(previous[-1], limit + 1)
 
 
 def _english_stemmer() -> Any:

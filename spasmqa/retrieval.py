@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # near-duplicate measure; 0.8 is the customary cut-off, not fitted here).
 NEAR_DUPLICATE_JACCARD = 0.8
 _WORD = re.compile(r"\w+")
+MODES = ("dense", "lexical", "hybrid")  # what Index.ask(mode=) ranks by
+DEFAULT_MODE = "hybrid"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def sentence_inner_products(index: spasmqa.Index, query: object) -> dict[int, li
     scores: dict[int, list[float]] = {}
     first = 0
     for row, chunk in enumerate(index.chunks):
-        scores[row] = [float(vectors.reconstruct(first + i) @ query) for i in range(len(chunk.sentences))]
+        rows = list(range(first, first + len(chunk.sentences)))
+        scores[row] = [float(vector @ query) for vector in vectors.vectors(rows)]
         first += len(chunk.sentences)
     return scores
 

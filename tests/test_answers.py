@@ -133,7 +133,7 @@ def test_scores_are_cosines_whatever_the_mode(index: spasmqa.Index) -> None:
     rows = {c.chunk_id: i for i, c in enumerate(index.chunks)}
     for mode, passages in by_mode.items():
         for chunk_id, passage in passages.items():
-            vector = index._stored.faiss_index.reconstruct(rows[chunk_id])
+            vector = index._stored.chunk_vectors([rows[chunk_id]])[0]
             assert passage.score == pytest.approx(float(vector @ query), abs=1e-5), mode
     dense = by_mode["dense"]
     assert all(p.fusion_score == p.score for p in dense.values())

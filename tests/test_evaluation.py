@@ -13,18 +13,15 @@ import pytest
 
 import spasmqa
 from spasmqa.abstention import FAST_FEATURES, REFUSE_BELOW, RERANKED_FEATURES, answer_evidence, calibrated_models, model_for
-from spasmqa.answers import Answer, Passage
+from spasmqa.results import Answer, Passage
 from spasmqa.errors import CorpusError, EvaluationError, SkippedDocumentsWarning
+from spasmqa.evaluation.calibration import _cross_validated, _Evidence, _fit, _rates
 from spasmqa.evaluation import (
     BEIR_METRICS,
     BeirReport,
     EvalReport,
     GoldAnswer,
     Question,
-    _cross_validated,
-    _Evidence,
-    _fit,
-    _rates,
     calibrate_abstention,
     default_questions_path,
     default_systems,
@@ -93,7 +90,7 @@ def test_the_test_set_is_larger_in_other_voices_and_shares_no_question(
 
 
 QUESTION_SET_SHA256 = {
-    "questions.jsonl": "96a454a8ef6f6a5d3195ffe6bc9398863132114025e4fe02fb123b9c6822e3e2",
+    "questions.jsonl": "409c36c9f5b7f60ebe4ea30caa0fe2546d07c77dcab36d3d9d947ba1bfd509d5",
     "test_questions.jsonl": "1151693cf53e23c4516d49af0cf537b7e426fe94b9ab23b0cc055ed2d854e7a6",
 }
 

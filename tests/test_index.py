@@ -20,17 +20,8 @@ from spasmqa.errors import (
 )
 from spasmqa.abstention import CALIBRATION_FILE
 from spasmqa.evaluation import load_questions
-from spasmqa.index import (
-    CHUNKS_FILE,
-    EXACT_SEARCH_LIMIT,
-    FAISS_FILE,
-    FORMAT_VERSION,
-    MANIFEST_FILE,
-    SENTENCES_FILE,
-    make_vector_index,
-    sha256_file,
-    sha256_text,
-)
+from spasmqa.store.manifest import CHUNKS_FILE, FAISS_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, sha256_file, sha256_text
+from spasmqa.store.vectors import EXACT_SEARCH_LIMIT, VectorIndex
 from tests.conftest import sentence_inner_products
 
 
@@ -76,7 +67,7 @@ def test_index_directory_layout_and_manifest(index: spasmqa.Index, corpus_docs: 
 
 
 def test_row_i_is_chunk_i(index: spasmqa.Index) -> None:
-    stored = index._stored.faiss_index.reconstruct_n(0, len(index.chunks))
+    stored = index._stored.chunk_vectors(list(range(len(index.chunks))))
     fresh = index.embedder.encode([chunk.embedding_input for chunk in index.chunks])
     np.testing.assert_allclose(stored, fresh, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-5)
@@ -84,7 +75,7 @@ def test_row_i_is_chunk_i(index: spasmqa.Index) -> None:
 
 @pytest.mark.parametrize("question", ["leg cramps at night", "what is myoclonus", "botox for spasms", "zzzz qqq"])
 def test_faiss_scores_equal_numpy_brute_force(index: spasmqa.Index, question: str) -> None:
-    vectors = index._stored.faiss_index.reconstruct_n(0, len(index.chunks))
+    vectors = index._stored.chunk_vectors(list(range(len(index.chunks))))
     query = index.embedder.encode([question])[0]
     exact = vectors @ query
     order = sorted(range(len(exact)), key=lambda row: (-exact[row], row))[:10]
@@ -219,7 +210,7 @@ def test_above_the_exact_limit_an_ivf_index_is_built_and_reloaded(index: spasmqa
     spec = ivf.manifest.search_index
     assert (spec.kind, spec.nlist, spec.nprobe) == ("IndexIVFFlat", 4 * math.isqrt(len(ivf.chunks)), 16)
     reloaded = spasmqa.load(tmp_path / "ivf")
-    assert reloaded.manifest.search_index == spec and reloaded._stored.faiss_index.nprobe == 16
+    assert reloaded.manifest.search_index == spec and reloaded._stored.chunk_index._index.nprobe == 16
     plain = spasmqa.RetrievalSettings(per_document_cap=None)
     questions = [q.text for q in load_questions()[:40]]
     exact = index.ask_many(questions, k=10, mode="dense", rerank=False, settings=plain)
@@ -236,8 +227,8 @@ def test_the_default_limit_is_the_last_exact_count(count: int, kind: str) -> Non
     import numpy as np
 
     vectors = np.random.default_rng(0).standard_normal((count, 8)).astype(np.float32)
-    faiss_index, spec = make_vector_index(vectors)
-    assert (type(faiss_index).__name__, spec.kind, faiss_index.ntotal) == (kind, kind, count)
+    built = VectorIndex.build(vectors, EXACT_SEARCH_LIMIT)
+    assert (type(built._index).__name__, built.spec.kind, built.count) == (kind, kind, count)
 
 
 @pytest.mark.parametrize("share", [0.1, 1.0])  # few chunks: rows gathered; most: one pass over all sentences

@@ -660,3 +660,15 @@ def test_threshold_separation_matches_brute_force(
     best = result.true_positive_rate - result.false_positive_rate
     every_cut = [x + 0.5 for x in range(-1, 11)]
     assert all(tpr - fpr <= best + 1e-12 for tpr, fpr in map(rates, every_cut))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), min_size=1, max_size=25),  # few distinct values: ties on both sides
+    st.lists(st.integers(0, 6), min_size=1, max_size=25),
+)
+def test_roc_auc_is_scikit_learns(positive: list[int], negative: list[int]) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    expected = roc_auc_score([1] * len(positive) + [0] * len(negative), positive + negative)
+    assert metrics.threshold_separation(positive, negative).roc_auc == pytest.approx(expected, abs=1e-12)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from spasmqa.corpus import bundled_corpus_dir
 from spasmqa.embedding import Embedder, OnnxQueryEncoder
 from spasmqa.errors import IndexWriteError, QueryError, StaleIndexError
 from spasmqa.evaluation import load_questions
-from spasmqa.index import MANIFEST_FILE
+from spasmqa.store.manifest import MANIFEST_FILE
 from tests.conftest import REPO, subprocess_env
 
 # --- input ------------------------------------------------------------------------------------------
@@ -133,25 +132,86 @@ def visible_entries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
 
 
-def test_a_build_killed_at_any_moment_leaves_the_previous_index(index: spasmqa.Index, spasmqa_home: Path, tmp_path: Path) -> None:
-    target = tmp_path / "index"
-    started = time.monotonic()
-    first = start_build(target, spasmqa_home, 160)
-    assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
-    duration = time.monotonic() - started
-    original = spasmqa.load(target).manifest.files
-    for fraction in (0.15, 0.4, 0.6, 0.75, 0.85, 0.95):
-        build = start_build(target, spasmqa_home, 96)
-        time.sleep(duration * fraction)
-        build.send_signal(signal.SIGKILL)
-        build.wait(timeout=60)
-        survivor = spasmqa.load(target)  # the old index or, if the build had finished, the new one
-        assert survivor.manifest.chunking.max_tokens in (160, 96)
-        if survivor.manifest.chunking.max_tokens == 160:
-            assert survivor.manifest.files == original
-        assert [e for e in visible_entries(tmp_path) if not e.startswith(".")] == ["index"]
-    spasmqa.build(index_dir=target)
-    assert visible_entries(tmp_path) == ["index"]
+# A build of ``sys.argv[1]`` into ``sys.argv[2]`` that exits at its ``sys.argv[3]``-th step of writing and
+# swapping the index (0: never, and print how many steps there were): half-way through each file write,
+# after each file, before each rename of the swap, and before the retired index is deleted.
+CRASHING_BUILD = """
+import io, os, shutil, sys
+from pathlib import Path
+import spasmqa
+from spasmqa.store import directory
+
+corpus, target, crash_at = Path(sys.argv[1]), Path(sys.argv[2]).resolve(), int(sys.argv[3])
+steps = 0
+
+def step():
+    global steps
+    steps += 1
+    if steps == crash_at:
+        os._exit(CRASHED)
+
+def write_file(path, write):
+    buffer = io.BytesIO()
+    write(buffer)
+    data = buffer.getvalue()
+    with path.open("wb") as handle:
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        step()
+        handle.write(data[len(data) // 2 :])
+    step()
+
+real_rename, real_rmtree = Path.rename, shutil.rmtree
+
+def rename(self, destination):
+    if self.parent == target.parent:
+        step()
+    return real_rename(self, destination)
+
+def rmtree(path, *args, **kwargs):
+    if ".old-" in Path(path).name:
+        step()
+    return real_rmtree(path, *args, **kwargs)
+
+directory._write_file, Path.rename, directory.shutil.rmtree = write_file, rename, rmtree
+spasmqa.build(corpus, target)
+print(steps)
+""".replace("CRASHED", "77")
+
+
+def versioned_corpora(tmp_path: Path) -> tuple[Path, Path]:
+    """Two corpus folders: the first with one article, the second with that one and another."""
+    first, second = tmp_path / "corpus-1", tmp_path / "corpus-2"
+    for folder, names in ((first, ["000_a0a6bbaa604853ac.txt"]), (second, ["000_a0a6bbaa604853ac.txt", "003_8e38ed0a39b4260a.txt"])):
+        folder.mkdir()
+        for name in names:
+            shutil.copy(bundled_corpus_dir() / name, folder / name)
+    return first, second
+
+
+def crashing_build(corpus: Path, target: Path, crash_at: int, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CRASHING_BUILD, str(corpus), str(target), str(crash_at)],
+        env=subprocess_env(home), capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_a_crash_at_any_step_of_writing_or_swapping_leaves_an_index(index: spasmqa.Index, spasmqa_home: Path, tmp_path: Path) -> None:
+    old, new = versioned_corpora(tmp_path)
+    target = tmp_path / "indexes" / "index"
+    spasmqa.build(old, target)
+    counted = crashing_build(new, target, 0, spasmqa_home)
+    assert counted.returncode == 0, counted.stderr
+    steps = int(counted.stdout.split()[-1])
+    assert steps == 4 * 2 + 3  # four files, each half and whole; two renames; deleting the retired index
+    for crash_at in range(1, steps + 1):
+        spasmqa.build(old, target)
+        crashed = crashing_build(new, target, crash_at, spasmqa_home)
+        assert crashed.returncode == 77, (crash_at, crashed.stderr)
+        survivor = spasmqa.load(target)  # the previous index, or the new one once the second rename is done
+        assert len(survivor.manifest.documents) == (1 if crash_at < steps else 2), crash_at
+        spasmqa.build(old, target)  # the next build clears what the crash left
+        assert visible_entries(target.parent) == ["index"], crash_at
 
 
 def test_two_builds_racing_for_one_directory(spasmqa_home: Path, tmp_path: Path) -> None:
@@ -276,7 +336,7 @@ def test_no_writable_place_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_pickle_eval_or_exec_in_the_library() -> None:
-    source = "\n".join(p.read_text() for p in (REPO / "spasmqa").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (REPO / "spasmqa").rglob("*.py"))
     # (torch's Module.eval() switches a model to inference mode; the builtin eval() is what must not appear)
     assert not re.search(r"\bpickle\b|(?<![.\w])eval\(|(?<![.\w])exec\(|allow_pickle|torch\.load|marshal", source)
 
@@ -289,13 +349,21 @@ def test_cli_usage_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
         assert result.stderr.startswith("spasmqa: error: ") and result.stderr.count("\n") == 1, result.stderr
 
 
-def test_a_build_waits_for_the_build_lock(spasmqa_home: Path, tmp_path: Path) -> None:
-    from spasmqa.index import _locked
+def test_a_second_build_waits_until_the_first_releases_the_lock(spasmqa_home: Path, tmp_path: Path) -> None:
+    from spasmqa.store.directory import _locked
 
-    target = tmp_path / "index"
-    with _locked(target, "build"):
-        build = start_build(target, spasmqa_home, 96)
-        time.sleep(12)  # far longer than a build takes when nothing holds the lock
+    corpus, _ = versioned_corpora(tmp_path)
+    target = tmp_path / "indexes" / "index"
+    target.parent.mkdir()
+    with _locked(target.resolve(), "build"):
+        build = subprocess.Popen(
+            [sys.executable, "-c", "import sys, spasmqa; spasmqa.build(sys.argv[1], sys.argv[2])", str(corpus), str(target)],
+            env=subprocess_env(spasmqa_home), stderr=subprocess.PIPE, text=True,
+        )
+        assert build.stderr is not None
+        # the build says it waits (and then blocks) only when it finds the lock taken
+        said = next((line for line in iter(build.stderr.readline, "") if "waiting for another build of" in line), None)
+        assert said is not None, "the second build never waited for the lock"
         assert build.poll() is None and not target.exists()
     assert build.wait(timeout=600) == 0
-    assert spasmqa.load(target).manifest.chunking.max_tokens == 96
+    assert len(spasmqa.load(target).manifest.documents) == 1
