@@ -11,8 +11,9 @@ HEAVY_MODULES = ("torch", "sentence_transformers", "transformers", "faiss", "num
 def test_public_surface_is_small_and_sorted() -> None:
     assert spasmqa.__all__ == sorted(spasmqa.__all__)
     assert set(spasmqa.__all__) == {
-        "Answer", "ChunkSettings", "Document", "Index", "Passage", "RetrievalSettings", "SpasmqaError", "__version__",
-        "ask", "build", "documents", "evaluate", "get_document", "load",
+        "Answer", "BuildSummary", "ChunkSettings", "Document", "Index", "Passage", "RetrievalSettings", "SpasmqaError",
+        "__version__", "ask", "build", "build_with_summary", "default_index", "documents", "evaluate", "evaluation",
+        "get_document", "in_document", "load",
     }
     assert all(hasattr(spasmqa, name) for name in spasmqa.__all__)
 
@@ -25,7 +26,7 @@ def test_import_loads_no_heavy_module() -> None:
 
 def test_default_index_lives_under_spasmqa_home(index: spasmqa.Index, spasmqa_home: object) -> None:
     assert str(index.path).startswith(str(spasmqa_home))
-    assert spasmqa.api.default_index() is index
+    assert spasmqa.default_index() is index
 
 
 def test_default_index_is_rebuilt_when_its_settings_are_out_of_date(index: spasmqa.Index) -> None:
