@@ -3,7 +3,7 @@
 from spasmqa._version import __version__
 from spasmqa.answers import Index
 from spasmqa.results import Answer, Passage
-from spasmqa import evaluation
+from spasmqa import abstention, evaluation, retrieval  # public modules: the refusal model, evaluation, ranking functions
 from spasmqa.api import ask, build, build_with_summary, default_index, documents, get_document, load
 from spasmqa.build import BuildSummary
 from spasmqa.chunking import ChunkSettings
@@ -23,6 +23,7 @@ __all__ = [
     "RetrievalSettings",
     "SpasmqaError",
     "__version__",
+    "abstention",
     "ask",
     "build",
     "build_with_summary",
@@ -33,4 +34,5 @@ __all__ = [
     "get_document",
     "in_document",
     "load",
+    "retrieval",
 ]

@@ -12,8 +12,8 @@ def test_public_surface_is_small_and_sorted() -> None:
     assert spasmqa.__all__ == sorted(spasmqa.__all__)
     assert set(spasmqa.__all__) == {
         "Answer", "BuildSummary", "ChunkSettings", "Document", "Index", "Passage", "RetrievalSettings", "SpasmqaError",
-        "__version__", "ask", "build", "build_with_summary", "default_index", "documents", "evaluate", "evaluation",
-        "get_document", "in_document", "load",
+        "__version__", "abstention", "ask", "build", "build_with_summary", "default_index", "documents", "evaluate",
+        "evaluation", "get_document", "in_document", "load", "retrieval",
     }
     assert all(hasattr(spasmqa, name) for name in spasmqa.__all__)
 

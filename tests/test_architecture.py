@@ -103,3 +103,15 @@ def test_the_public_surface_is_all() -> None:
     used = {node.attr for node in ast.walk(ast.parse(cli)) if isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name) and node.value.id == "spasmqa"}
     assert used <= set(spasmqa.__all__), used - set(spasmqa.__all__)
+
+
+def test_the_notebooks_use_only_the_public_surface() -> None:
+    import re
+
+    import nbformat
+
+    reached = set()
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        reached |= set(re.findall(r"\bfrom spasmqa\.(\w+)", code)) | set(re.findall(r"\bspasmqa\.(\w+)", code))
+    assert reached and reached <= set(spasmqa.__all__), reached - set(spasmqa.__all__)
