@@ -94,7 +94,7 @@ def _build(
         max_seq_length=embedder.max_seq_length,
         fingerprint=tuple(embedder.fingerprint()),
         chunking=settings,
-        corpus_dir=str(documents_dir(corpus_dir).resolve()),
+        corpus_dir=str(_documents_dir(corpus_dir).resolve()),
         documents=tuple(DocumentInfo.of(doc) for doc in documents),
         chunk_count=len(chunks),
         sentence_count=len(sentences),
@@ -113,7 +113,7 @@ def _build(
     return stored, summary, documents
 
 
-def documents_dir(corpus_dir: str | Path | None) -> Path:
+def _documents_dir(corpus_dir: str | Path | None) -> Path:
     return Path(corpus_dir) if corpus_dir is not None else bundled_corpus_dir()
 
 
