@@ -104,7 +104,9 @@ def build_with_summary(
         exact_search_limit=exact_search_limit,
     )
     embedder.export_query_encoder([chunk.embedding_input for chunk in stored.chunks[:64]])
-    return Index(stored, embedder, documents, _reranker(reranker)), summary
+    ranker = _reranker(reranker)
+    ranker.load()  # an INT8 model's exact-arithmetic rewrite is made now and kept (``integer_onnx``)
+    return Index(stored, embedder, documents, ranker), summary
 
 
 def load(
@@ -147,7 +149,7 @@ def load(
 
 
 def _reranker(reranker: str | Reranker | None) -> Reranker:
-    return reranker if isinstance(reranker, Reranker) else Reranker(reranker)
+    return reranker if isinstance(reranker, Reranker) else Reranker(reranker, cache_dir=home() / "rerankers")
 
 
 def _corpus_of(stored: StoredIndex) -> tuple[Document, ...] | None:

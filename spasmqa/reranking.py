@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spasmqa.errors import ModelError
+from spasmqa.integer_onnx import exact_integer_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,10 +77,18 @@ class Reranker:
     the end of the longer text (the passage, nearly always). Pairs are sorted by length and scored
     ``batch_size`` at a time, so a batch carries little padding; the default is one pair at a time for
     ONNX models (a quantised model's scores would depend on the batch, see ``ONNX_BATCH_SIZE``) and 16
-    for sentence-transformers.
+    for sentence-transformers. ``cache_dir`` keeps an INT8 ONNX model rewritten for exact integer
+    arithmetic (``integer_onnx``); without one it is rewritten in memory at each load.
     """
 
-    def __init__(self, model: str | None = None, *, max_tokens: int = MAX_PAIR_TOKENS, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        max_tokens: int = MAX_PAIR_TOKENS,
+        batch_size: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 8:
             raise ModelError(f"max_tokens must be an integer of at least 8 (tokens of question + passage), got {max_tokens!r}")
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
@@ -88,6 +97,7 @@ class Reranker:
         self._model = model
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        self._cache_dir = cache_dir
         self._scorer: PairScorer | None = None
         self._lock = threading.Lock()
 
@@ -102,6 +112,10 @@ class Reranker:
             return np.zeros(0, dtype=np.float32)
         return self._loaded()(pairs)
 
+    def load(self) -> None:
+        """Load the model now rather than on the first question (a build does, so later cold starts are quick)."""
+        self._loaded()
+
     def _loaded(self) -> PairScorer:
         if self._scorer is None:
             with self._lock:
@@ -113,10 +127,10 @@ class Reranker:
         model = self._model
         onnx_batch = self.batch_size or ONNX_BATCH_SIZE
         if model is None or model in _DEFAULT_ALIASES:
-            return OnnxCrossEncoder(bundled_reranker_folder(), self.max_tokens, onnx_batch)
+            return OnnxCrossEncoder(bundled_reranker_folder(), self.max_tokens, onnx_batch, self._cache_dir)
         folder = Path(model).expanduser()
         if (folder / ONNX_MODEL_FILE).is_file() and (folder / TOKENIZER_FILE).is_file():
-            return OnnxCrossEncoder(folder, self.max_tokens, onnx_batch)
+            return OnnxCrossEncoder(folder, self.max_tokens, onnx_batch, self._cache_dir)
         return SentenceTransformersCrossEncoder(model, self.max_tokens, self.batch_size or SENTENCE_TRANSFORMERS_BATCH_SIZE)
 
 
@@ -126,14 +140,19 @@ def _model_id(model: str) -> str:
 
 
 class OnnxCrossEncoder:
-    """A cross-encoder exported to ONNX, run by ONNX Runtime with its own ``tokenizer.json``."""
+    """A cross-encoder exported to ONNX, run by ONNX Runtime with its own ``tokenizer.json``.
 
-    def __init__(self, folder: Path, max_tokens: int, batch_size: int) -> None:
+    An INT8 model runs with uint8 weights, so every CPU computes the same scores (``integer_onnx``);
+    ``cache_dir`` keeps that rewritten model for the next process.
+    """
+
+    def __init__(self, folder: Path, max_tokens: int, batch_size: int, cache_dir: Path | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         try:
-            self._session = onnxruntime.InferenceSession(str(folder / ONNX_MODEL_FILE), providers=["CPUExecutionProvider"])
+            model = exact_integer_model(folder / ONNX_MODEL_FILE, cache_dir)
+            self._session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
             self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         except Exception as exc:  # onnxruntime and tokenizers raise their own exception types
             raise ModelError(

