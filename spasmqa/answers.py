@@ -22,7 +22,7 @@ from spasmqa.corpus import Document, find_document
 from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
 from spasmqa.store.manifest import Manifest, check_model
-from spasmqa.store.stored import StoredIndex
+from spasmqa.store.protocol import ChunkStore
 from spasmqa.lexical import LexicalIndex
 from spasmqa.reranking import Reranker
 from spasmqa.results import Answer, Highlight, Passage, SourceSpan
@@ -67,7 +67,7 @@ class Index:
     """
 
     def __init__(
-        self, stored: StoredIndex, embedder: Embedder, documents: tuple[Document, ...] | None, reranker: Reranker
+        self, stored: ChunkStore, embedder: Embedder, documents: tuple[Document, ...] | None, reranker: Reranker
     ) -> None:
         self._stored = stored
         self._embedder = embedder
@@ -356,11 +356,11 @@ class Index:
     def _highlights(self, group: SpanGroup, query: NDArray[np.float32]) -> tuple[Highlight, ...]:
         """The sentence of the passage closest to the question (its vector was stored at build time)."""
         best: tuple[float, int, int, Chunk] | None = None
-        for row in group.rows:
+        for row, vectors in zip(group.rows, self._stored.sentence_vectors(group.rows)):
             chunk = self.chunks[row]
             if not chunk.sentences:
                 continue
-            scores = self._stored.sentence_vectors(row) @ query
+            scores = vectors @ query
             top = int(scores.argmax())
             if best is None or float(scores[top]) > best[0]:
                 best = (float(scores[top]), *chunk.sentences[top], chunk)

@@ -17,9 +17,9 @@ from spasmqa.corpus import Document, bundled_corpus_dir, find_document, load_cor
 from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
 from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
 from spasmqa.build import BuildSummary, build_index
-from spasmqa.store.directory import read_index
 from spasmqa.store.manifest import check_corpus
-from spasmqa.store.stored import StoredIndex
+from spasmqa.store.protocol import ChunkStore
+from spasmqa.store.stores import check_reachable, open_store, parse_store
 from spasmqa.store.vectors import EXACT_SEARCH_LIMIT
 from spasmqa.reranking import Reranker
 
@@ -43,12 +43,18 @@ def query_cache_dir(model_id: str) -> Path:
     return home() / "query-encoders" / hashlib.sha256(model_id.encode()).hexdigest()[:16]
 
 
-def default_index_dir(corpus_dir: str | Path | None = None) -> Path:
-    """The index directory ``build()`` uses when given none: one per corpus folder under ``home()``."""
+def default_index_dir(corpus_dir: str | Path | None = None, store: str | None = None) -> Path:
+    """The index directory ``build()`` uses when given none: one per corpus folder and store under ``home()``."""
+    location = parse_store(store)
+    suffix = "" if location.kind == "faiss" else f"-{location.kind}-{_short_hash(str(location.uri))}"
     if corpus_dir is None:
-        return home() / "indexes" / "default"
+        return home() / "indexes" / f"default{suffix}"
     folder = Path(corpus_dir).expanduser().resolve()
-    return home() / "indexes" / f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+    return home() / "indexes" / f"{folder.name}-{_short_hash(str(folder))}{suffix}"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def build(
@@ -61,6 +67,7 @@ def build(
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
     reranker: str | Reranker | None = None,
     strict: bool = False,
+    store: str | None = None,
 ) -> Index:
     """Build an index of a folder of ``.txt``/``.md`` files (default: the bundled corpus) and return it.
 
@@ -71,6 +78,10 @@ def build(
     cannot be documents are left out with a warning, or with ``strict`` refused (see ``load_corpus``).
     ``reranker`` is the cross-encoder of reranked answers: a ``Reranker``, a ``CrossEncoder`` name or
     folder, a folder with ``model.onnx`` + ``tokenizer.json``, or None for the bundled default.
+    ``store`` is where the vectors and chunk records go: ``"faiss"`` (default; files in ``index_dir``) or
+    ``"milvus:URI"``, a Milvus Lite file (``milvus:./spasmqa.db``) or a Milvus server
+    (``milvus:http://host:19530``; a token from ``$SPASMQA_MILVUS_TOKEN``). ``index_dir`` always holds the
+    manifest, so ``load(index_dir)`` opens either. Rebuilding reuses the vectors of unchanged chunks.
 
     Example:
         >>> index = spasmqa.build("my-notes/", "my-notes-index")
@@ -78,7 +89,7 @@ def build(
     """
     index, _ = build_with_summary(
         corpus_dir, index_dir, model=model, settings=settings, progress=progress, exact_search_limit=exact_search_limit,
-        reranker=reranker, strict=strict,
+        reranker=reranker, strict=strict, store=store,
     )
     return index
 
@@ -93,15 +104,18 @@ def build_with_summary(
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
     reranker: str | Reranker | None = None,
     strict: bool = False,
+    store: str | None = None,
 ) -> tuple[Index, BuildSummary]:
     """``build()``, also returning the figures of the build (what the build command prints)."""
+    location = parse_store(store)
+    check_reachable(location)  # a misspelt store, or a server that is down, is refused before anything loads
     if strict:
         load_corpus(corpus_dir, strict=True)  # refuses before the model loads; the build reads the corpus again
     embedder = Embedder(model, query_cache=query_cache_dir(resolve_model(model)[0]))
-    target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir)
+    target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir, store)
     stored, summary, documents = build_index(
-        corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), progress=progress,
-        exact_search_limit=exact_search_limit,
+        corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), store=location,
+        progress=progress, exact_search_limit=exact_search_limit,
     )
     embedder.export_query_encoder([chunk.embedding_input for chunk in stored.chunks[:64]])
     ranker = _reranker(reranker)
@@ -128,7 +142,7 @@ def load(
         >>> index = spasmqa.load("my-notes-index")
         >>> len(index.ask("night cramps"))
     """
-    stored = read_index(index_dir)
+    stored = open_store(index_dir)
     manifest = stored.manifest
     if model is not None and resolve_model(model)[0] != manifest.model_id:
         raise ModelMismatchError(
@@ -143,7 +157,10 @@ def load(
             if not rebuild_if_stale:
                 raise
             logger.warning("rebuilding the index at %s: %s", stored.path, exc)
-            return build(manifest.corpus_dir, stored.path, model=manifest.model_id, settings=manifest.chunking, reranker=reranker)
+            return build(
+                manifest.corpus_dir, stored.path, model=manifest.model_id, settings=manifest.chunking,
+                reranker=reranker, store=manifest.store.spec,
+            )
     embedder = Embedder(manifest.model_id, query_cache=query_cache_dir(manifest.model_id))
     return Index(stored, embedder, documents, _reranker(reranker))
 
@@ -152,7 +169,7 @@ def _reranker(reranker: str | Reranker | None) -> Reranker:
     return reranker if isinstance(reranker, Reranker) else Reranker(reranker, cache_dir=home() / "rerankers")
 
 
-def _corpus_of(stored: StoredIndex) -> tuple[Document, ...] | None:
+def _corpus_of(stored: ChunkStore) -> tuple[Document, ...] | None:
     if not Path(stored.manifest.corpus_dir).is_dir():
         logger.warning(
             "the corpus folder %s of the index at %s is gone; answering from the index without checking it",

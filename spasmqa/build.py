@@ -1,23 +1,31 @@
-"""The one pipeline from a corpus folder to an index directory: read, chunk, embed, index, write."""
+"""The one pipeline from a corpus folder to an index: read, chunk, embed what is new, write to a store."""
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spasmqa.abstention import calibrated_models
 from spasmqa.chunking import Chunk, ChunkSettings, check_provenance, chunk_document
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
 from spasmqa.embedding import Embedder
-from spasmqa.errors import ChunkingError, IndexWriteError
-from spasmqa.store.directory import building, write_index
-from spasmqa.store.manifest import DocumentInfo, Manifest
-from spasmqa.store.stored import StoredIndex
-from spasmqa.store.vectors import EXACT_SEARCH_LIMIT, VectorIndex
+from spasmqa.errors import ChunkingError, IndexWriteError, ModelMismatchError, SpasmqaError
+from spasmqa.store.directory import building, previous_manifest
+from spasmqa.store.manifest import DocumentInfo, Manifest, StoreInfo, check_model
+from spasmqa.store.protocol import ChunkStore
+from spasmqa.store.stores import open_store, write_store
+from spasmqa.store.vectors import EXACT_SEARCH_LIMIT
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,9 @@ class BuildSummary:
     seconds: float
     chunks_per_second: float
     search_index: str
+    store: str
+    embedded: int
+    reused: int
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -47,21 +58,23 @@ def build_index(
     *,
     embedder: Embedder,
     settings: ChunkSettings,
+    store: StoreInfo = StoreInfo(),
     progress: bool = False,
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
-) -> tuple[StoredIndex, BuildSummary, tuple[Document, ...]]:
-    """Chunk, embed and index a corpus folder (``None``: the bundled corpus) into ``index_dir``.
+) -> tuple[ChunkStore, BuildSummary, tuple[Document, ...]]:
+    """Chunk, embed and index a corpus folder (``None``: the bundled corpus) into ``index_dir`` and ``store``.
 
-    Up to ``exact_search_limit`` chunks the search is exact; above it an IVF index (``store.vectors``).
-    Returns the index, the build's figures and the documents it was built from. Builds of one directory
-    are exclusive, and a crash at any moment leaves the previous index loadable (``store.directory``).
-    A directory that is not an index is never overwritten.
+    Up to ``exact_search_limit`` chunks the search is exact; above it an IVF index. Rebuilding an index
+    built with the same model and chunk settings embeds only the chunks whose text is new: the others'
+    vectors are taken from the index being replaced. Returns the index, the build's figures and the
+    documents it was built from. Builds of one directory are exclusive, and a crash at any moment leaves
+    the previous index loadable (``store.directory``). A directory that is not an index is never overwritten.
     """
     target = Path(index_dir).expanduser().resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with building(target):
-            return _build(corpus_dir, target, embedder, settings, progress, exact_search_limit)
+            return _build(corpus_dir, target, embedder, settings, store, progress, exact_search_limit)
     except OSError as exc:
         raise IndexWriteError(
             f"cannot write the index at {target} ({exc.strerror or exc}); pass a writable index directory "
@@ -74,20 +87,18 @@ def _build(
     target: Path,
     embedder: Embedder,
     settings: ChunkSettings,
+    store: StoreInfo,
     progress: bool,
     exact_search_limit: int,
-) -> tuple[StoredIndex, BuildSummary, tuple[Document, ...]]:
+) -> tuple[ChunkStore, BuildSummary, tuple[Document, ...]]:
     started = time.perf_counter()
     documents = load_corpus(corpus_dir)
     chunks = chunk_corpus(documents, settings, embedder)
+    previous = _reusable(target, embedder, settings)
     embedding_started = time.perf_counter()
-    vectors = embedder.encode([chunk.embedding_input for chunk in chunks], progress=progress)
-    chunks_per_second = len(chunks) / max(time.perf_counter() - embedding_started, 1e-9)
-    chunk_index = VectorIndex.build(vectors, exact_search_limit)
-    texts = {doc.doc_id: doc.text for doc in documents}
-    sentences = [texts[chunk.doc_id][s:e] for chunk in chunks for s, e in chunk.sentences]
-    sentence_index = VectorIndex.build(embedder.encode(sentences, progress=progress))
-    seconds = round(time.perf_counter() - started, 3)
+    vectors, sentence_vectors, reused = _embed(chunks, documents, embedder, previous, progress)
+    embedded = len(chunks) - reused
+    chunks_per_second = embedded / max(time.perf_counter() - embedding_started, 1e-9)
     manifest = Manifest(
         model_id=embedder.model_id,
         dimension=int(vectors.shape[1]),
@@ -97,20 +108,84 @@ def _build(
         corpus_dir=str(_documents_dir(corpus_dir).resolve()),
         documents=tuple(DocumentInfo.of(doc) for doc in documents),
         chunk_count=len(chunks),
-        sentence_count=len(sentences),
+        sentence_count=len(sentence_vectors),
         answerability=calibrated_models(embedder.model_id),
-        search_index=chunk_index.spec,
+        store=store,
         files={},
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        build_seconds=seconds,
+        build_seconds=0.0,
     )
-    stored = write_index(target, manifest, chunks, chunk_index, sentence_index)
+    written = write_store(
+        target, replace(manifest, build_seconds=round(time.perf_counter() - started, 3)), chunks, vectors,
+        sentence_vectors, exact_search_limit,
+    )
     tokens = [chunk.token_count for chunk in chunks]
     summary = BuildSummary(
         target, embedder.model_id, len(documents), len(chunks), min(tokens), statistics.median(tokens), max(tokens),
-        seconds, round(chunks_per_second, 1), chunk_index.spec.kind,
+        round(time.perf_counter() - started, 3), round(chunks_per_second, 1), written.manifest.search_index.kind,
+        store.spec, embedded, reused,
     )
-    return stored, summary, documents
+    return written, summary, documents
+
+
+def _reusable(target: Path, embedder: Embedder, settings: ChunkSettings) -> ChunkStore | None:
+    """The index being replaced, if its vectors can be reused: same model and chunking, and readable."""
+    previous = previous_manifest(target)
+    if previous is None or previous.model_id != embedder.model_id or previous.chunking != settings:
+        return None
+    try:
+        check_model(previous, embedder, target)  # the model's files may have changed since: its vectors too
+        return open_store(target)
+    except ModelMismatchError:
+        return None
+    except SpasmqaError as exc:
+        logger.warning("embedding every chunk again: the index at %s cannot be reused (%s)", target, exc)
+        return None
+
+
+def _embed(
+    chunks: list[Chunk],
+    documents: tuple[Document, ...],
+    embedder: Embedder,
+    previous: ChunkStore | None,
+    progress: bool,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], int]:
+    """Chunk vectors and sentence vectors (in chunk order), and how many chunks' vectors were reused.
+
+    A chunk is reused when the replaced index has one with the same embedded text and the same
+    sentences at the same places in it: then its chunk vector and its sentence vectors are the same.
+    """
+    import numpy as np
+
+    known = {} if previous is None else {_content_key(chunk): row for row, chunk in enumerate(previous.chunks)}
+    old_rows = [known.get(_content_key(chunk)) for chunk in chunks]
+    new = [i for i, row in enumerate(old_rows) if row is None]
+    reused = [i for i, row in enumerate(old_rows) if row is not None]
+    dimension = embedder.dimension
+    chunk_vectors = np.zeros((len(chunks), dimension), np.float32)
+    if new:
+        chunk_vectors[new] = embedder.encode([chunks[i].embedding_input for i in new], progress=progress)
+    per_chunk: list[NDArray[np.float32]] = [np.zeros((0, dimension), np.float32)] * len(chunks)
+    if reused and previous is not None:
+        old = [int(old_rows[i]) for i in reused]  # type: ignore[arg-type]  # reused rows are not None
+        chunk_vectors[reused] = previous.chunk_vectors(old)
+        for i, matrix in zip(reused, previous.sentence_vectors(old)):
+            per_chunk[i] = matrix
+    texts = {doc.doc_id: doc.text for doc in documents}
+    sentences = [texts[chunks[i].doc_id][s:e] for i in new for s, e in chunks[i].sentences]
+    encoded = embedder.encode(sentences, progress=progress) if sentences else np.zeros((0, dimension), np.float32)
+    first = 0
+    for i in new:
+        count = len(chunks[i].sentences)
+        per_chunk[i] = encoded[first : first + count]
+        first += count
+    sentence_vectors = np.vstack(per_chunk) if chunks else np.zeros((0, dimension), np.float32)
+    return chunk_vectors, np.ascontiguousarray(sentence_vectors, dtype=np.float32), len(reused)
+
+
+def _content_key(chunk: Chunk) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """What a chunk's vectors depend on: its embedded text and its sentences' places in it."""
+    return chunk.embedding_input, tuple((s - chunk.start, e - chunk.start) for s, e in chunk.sentences)
 
 
 def _documents_dir(corpus_dir: str | Path | None) -> Path:

@@ -43,6 +43,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"spasmqa: error: {message} (see `{self.prog} --help`)\n")
 
 
+STORE_HELP = (
+    "where vectors and chunks go: faiss (default, files in the index directory) or milvus:URI, a Milvus Lite "
+    "file (milvus:./spasmqa.db) or server (milvus:http://host:19530; token from $SPASMQA_MILVUS_TOKEN)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spasmqa", description="Ask questions of a document collection.")
     parser.add_argument("--version", action="version", version=f"spasmqa {__version__}")
@@ -57,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--overlap", type=int, help="tokens of overlap between neighbouring chunks")
     build.add_argument("--context", choices=("none", "section", "title+section"), help="what is embedded above a chunk")
     build.add_argument("--strict", action="store_true", help="refuse empty or unreadable BEIR records instead of skipping them with a warning")
+    build.add_argument("--store", help=STORE_HELP)
     build.set_defaults(run=_run_build)
 
     ask = commands.add_parser("ask", help="print the passages that answer a question")
@@ -72,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="measure retrieval on a labelled question set, every mode side by side")
     evaluate.add_argument("--questions", help="question set, JSON Lines (default: both bundled sets, side by side)")
     evaluate.add_argument("--index", help="index directory to evaluate (default: the bundled corpus's index)")
+    evaluate.add_argument("--store", help="evaluate the bundled corpus built into this store (" + STORE_HELP + ")")
     evaluate.add_argument("--beir", metavar="DIR", help="evaluate a BEIR folder instead (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
     evaluate.add_argument("--strict", action="store_true", help="with --beir: refuse empty or unreadable BEIR records instead of skipping them with a warning")
     evaluate.add_argument("--json", metavar="OUT", help="also write the full report, every question included, as JSON")
@@ -103,6 +111,8 @@ def _log_to_stderr(level: int) -> None:
 def _quiet_third_party_output() -> None:
     # The model loader's per-weight progress bar says nothing a user needs; embedding progress is ours.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # pymilvus logs every failed call with a traceback; the error spasmqa raises already names the cause and the fix
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
 
 def _run_build(args: argparse.Namespace) -> None:
@@ -114,15 +124,18 @@ def _run_build(args: argparse.Namespace) -> None:
         if value is not None
     }
     _, summary = spasmqa.build_with_summary(
-        args.corpus, args.out, model=args.model, settings=spasmqa.ChunkSettings(**overrides), progress=True, strict=args.strict
+        args.corpus, args.out, model=args.model, settings=spasmqa.ChunkSettings(**overrides), progress=True,
+        strict=args.strict, store=args.store,
     )
+    rate = f"  ({summary.chunks_per_second:.0f} chunks/s embedded)" if summary.embedded else ""
     print(
         f"built index at {summary.path}\n"
         f"  documents  {summary.documents}\n"
         f"  chunks     {summary.chunks}\n"
         f"  tokens per chunk  min {summary.tokens_min}  median {summary.tokens_median:g}  max {summary.tokens_max}\n"
-        f"  model      {summary.model_id}  ({summary.chunks_per_second:.0f} chunks/s embedded)\n"
-        f"  search     {summary.search_index}\n"
+        f"  model      {summary.model_id}{rate}\n"
+        f"  embedded   {summary.embedded} chunks, reused {summary.reused} from the previous build\n"
+        f"  store      {summary.store}  ({summary.search_index})\n"
         f"  seconds    {summary.seconds:.1f}"
     )
 
@@ -147,7 +160,10 @@ def _run_eval(args: argparse.Namespace) -> None:
     if args.beir:
         reports = {"beir": evaluation.evaluate_beir(args.beir, strict=args.strict)}
     else:
-        index = spasmqa.load(args.index) if args.index else None
+        if args.store and args.index:
+            raise spasmqa.SpasmqaError("--store names where to build the index to evaluate; --index an index already "
+                                       "built (its manifest names its store): give one of them")
+        index = spasmqa.load(args.index) if args.index else spasmqa.build(store=args.store) if args.store else None
         sets = {"questions": Path(args.questions)} if args.questions else evaluation.bundled_question_sets()
         documents = index.documents() if index else None
         reports = {

@@ -98,6 +98,10 @@ class Embedder:
         return int(self.model.max_seq_length)
 
     @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
     def special_tokens(self) -> int:
         """How many tokens the tokenizer adds around every input ([CLS] and [SEP] for BERT models)."""
         return len(self.model.tokenizer("", add_special_tokens=True)["input_ids"])

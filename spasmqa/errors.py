@@ -11,11 +11,14 @@
     │   │   ├── ManifestError             manifest.json missing beside index files, unreadable or invalid
     │   │   ├── MissingIndexFileError     a file the manifest lists is gone
     │   │   ├── ChecksumError             a file's bytes differ from the manifest (truncated, bit-flipped)
-    │   │   └── MisalignedIndexError      FAISS rows and chunk records disagree in count or dimension
+    │   │   ├── MisalignedIndexError      FAISS rows and chunk records disagree in count or dimension
+    │   │   └── CollectionMismatchError   a Milvus collection the manifest names is gone or was altered
     │   └── IndexMismatchError        the index is sound but does not fit what is in use:
     │       ├── IndexFormatError          written in another index format version
     │       ├── ModelMismatchError        built with another model (name, dimension or vectors)
     │       └── StaleIndexError           the corpus changed since the build
+    ├── StoreError                a store cannot be named, reached or used:
+    │   └── StoreUnavailableError     the Milvus server does not answer (down, unreachable, timed out)
     ├── QueryError                a question or an argument of ask() is not usable
     └── EvaluationError           a question set or BEIR folder cannot be used
 
@@ -82,6 +85,10 @@ class MisalignedIndexError(IndexCorruptError):
     """The FAISS index and the chunk records disagree (row count or vector dimension)."""
 
 
+class CollectionMismatchError(IndexCorruptError):
+    """A Milvus collection named by the manifest is missing, or its rows disagree with the manifest."""
+
+
 class IndexMismatchError(IndexDirectoryError):
     """The index is intact but does not fit this spasmqa, model or corpus."""
 
@@ -102,6 +109,14 @@ class StaleIndexError(IndexMismatchError):
         self.changed = changed
         self.added = added
         self.removed = removed
+
+
+class StoreError(SpasmqaError):
+    """A store is named wrongly, its client library is not installed, or it refused an operation."""
+
+
+class StoreUnavailableError(StoreError):
+    """The Milvus server an index lives in does not answer within the timeout."""
 
 
 class QueryError(SpasmqaError, ValueError):

@@ -97,6 +97,12 @@ def test_faiss_is_imported_only_behind_the_vector_interface() -> None:
     assert users == ["spasmqa.store.vectors"]
 
 
+def test_pymilvus_is_imported_only_by_the_milvus_store() -> None:
+    users = [module_name(p) for p in PACKAGE.rglob("*.py")
+             if any(f"{word} pymilvus" in p.read_text(encoding="utf-8") for word in ("import", "from"))]
+    assert users == ["spasmqa.store.milvus_store"]
+
+
 def test_the_public_surface_is_all() -> None:
     assert all(hasattr(spasmqa, name) for name in spasmqa.__all__)
     cli = (PACKAGE / "cli.py").read_text(encoding="utf-8")

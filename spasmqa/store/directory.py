@@ -1,9 +1,8 @@
 """The index directory on disk: written whole or not at all, swapped in atomically, read back checked.
 
-An index is a directory: ``manifest.json`` (what was built, how, and a sha256 of every file and
-document), ``index.faiss`` (one normalised vector per chunk), ``chunks.jsonl`` (line i describes row i)
-and ``sentences.faiss`` (one vector per sentence of every chunk, in chunk order). A build writes them in
-a hidden staging directory beside the target and renames it into place; the previous index is renamed
+An index is a directory: ``manifest.json`` (what was built, how, where its vectors are, and a sha256 of
+every file and document) and the files of its store (``store.faiss_store``; a Milvus store keeps none).
+A build writes them in a hidden staging directory beside the target and renames it into place; the previous index is renamed
 aside first and deleted after, and a crash between the two renames is repaired by the next reader or
 builder. Builds of one directory are serialised by a lock file beside it, and readers take a shared
 lock so they never read during a swap.
@@ -21,25 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from spasmqa.chunking import Chunk
-from spasmqa.errors import ChecksumError, IndexNotFoundError, IndexWriteError, MisalignedIndexError, MissingIndexFileError
-from spasmqa.store.manifest import (
-    CHUNKS_FILE,
-    DATA_FILES,
-    FAISS_FILE,
-    MANIFEST_FILE,
-    SENTENCES_FILE,
-    Manifest,
-    read_manifest,
-    rebuild_hint,
-    sha256_file,
-)
-from spasmqa.store.stored import StoredIndex
-from spasmqa.store.vectors import SearchIndexSpec, VectorIndex
+from spasmqa.errors import ChecksumError, IndexNotFoundError, IndexWriteError, MissingIndexFileError, SpasmqaError
+from spasmqa.store.manifest import MANIFEST_FILE, Manifest, read_manifest, rebuild_hint, sha256_file
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @contextmanager
@@ -57,16 +44,14 @@ def building(target: Path) -> Iterator[None]:
         yield
 
 
-def write_index(
-    target: Path, manifest: Manifest, chunks: list[Chunk], chunk_index: VectorIndex, sentence_index: VectorIndex
-) -> StoredIndex:
-    """Write a complete index in a staging directory and swap it into place (call inside ``building``)."""
+def write_directory(target: Path, manifest: Manifest, files: dict[str, Callable[[IO[bytes]], Any]]) -> Manifest:
+    """Write ``files`` (name: writer) and the manifest, with every file's sha256, in a staging directory and
+    swap it into place (call inside ``building``). Returns the manifest as written."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
-        _write_file(staging / CHUNKS_FILE, lambda handle: _write_chunks(handle, chunks))
-        _write_file(staging / FAISS_FILE, lambda handle: chunk_index.save(handle.write))
-        _write_file(staging / SENTENCES_FILE, lambda handle: sentence_index.save(handle.write))
-        manifest = replace(manifest, files={name: sha256_file(staging / name) for name in DATA_FILES})
+        for name, write in files.items():
+            _write_file(staging / name, write)
+        manifest = replace(manifest, files={name: sha256_file(staging / name) for name in files})
         record = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
         _write_file(staging / MANIFEST_FILE, lambda handle: handle.write(record.encode("utf-8")))
         with _locked(target, "swap"):
@@ -74,11 +59,11 @@ def write_index(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return StoredIndex(target, manifest, tuple(chunks), chunk_index, sentence_index)
+    return manifest
 
 
-def read_index(index_dir: str | Path) -> StoredIndex:
-    """Read an index directory, refusing anything missing, damaged or from another format version.
+def read_directory(index_dir: str | Path, read: Callable[[Path, Manifest], T]) -> T:
+    """Check an index directory's manifest and files, then ``read(path, manifest)`` the rest.
 
     Reading waits while a build swaps a new index into place, so it never mixes two builds' files.
     """
@@ -89,7 +74,17 @@ def read_index(index_dir: str | Path) -> StoredIndex:
         with _locked(path, "swap"):
             _recover_interrupted_swap(path)
     with _locked(path, "swap", shared=True):
-        return _read_files(path)
+        manifest = read_manifest(path)
+        _check_files(path, manifest)
+        return read(path, manifest)
+
+
+def previous_manifest(target: Path) -> Manifest | None:
+    """The manifest of the index a build is about to replace, if it has a readable one (call inside ``building``)."""
+    try:
+        return read_manifest(target)
+    except SpasmqaError:
+        return None
 
 
 def _write_file(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
@@ -98,11 +93,6 @@ def _write_file(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
         write(handle)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _write_chunks(handle: IO[bytes], chunks: list[Chunk]) -> None:
-    for chunk in chunks:
-        handle.write((json.dumps(chunk.to_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -161,8 +151,7 @@ def _remove_leftovers(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _read_files(path: Path) -> StoredIndex:
-    manifest = read_manifest(path)
+def _check_files(path: Path, manifest: Manifest) -> None:
     for name, expected in manifest.files.items():
         file_path = path / name
         if not file_path.is_file():
@@ -172,27 +161,3 @@ def _read_files(path: Path) -> StoredIndex:
                 f"{file_path} is damaged (its sha256 differs from the manifest's: truncated or altered); "
                 f"{rebuild_hint(path)}"
             )
-    chunks = _read_chunks(path / CHUNKS_FILE, path)
-    chunk_index = VectorIndex.load(path / FAISS_FILE, manifest.search_index)
-    sentence_index = VectorIndex.load(path / SENTENCES_FILE, SearchIndexSpec())
-    if not (len(chunks) == manifest.chunk_count == chunk_index.count) or chunk_index.dimension != manifest.dimension:
-        raise MisalignedIndexError(
-            f"{path} is inconsistent: {len(chunks)} chunk records, {chunk_index.count} vectors of dimension "
-            f"{chunk_index.dimension}, manifest says {manifest.chunk_count} of dimension {manifest.dimension}; "
-            f"{rebuild_hint(path)}"
-        )
-    sentences = sum(len(chunk.sentences) for chunk in chunks)
-    if not (sentences == manifest.sentence_count == sentence_index.count) or sentence_index.dimension != manifest.dimension:
-        raise MisalignedIndexError(
-            f"{path} is inconsistent: its chunk records list {sentences} sentences, {SENTENCES_FILE} holds "
-            f"{sentence_index.count} vectors, the manifest says {manifest.sentence_count}; {rebuild_hint(path)}"
-        )
-    return StoredIndex(path, manifest, chunks, chunk_index, sentence_index)
-
-
-def _read_chunks(chunks_path: Path, path: Path) -> tuple[Chunk, ...]:
-    try:
-        with chunks_path.open(encoding="utf-8") as handle:
-            return tuple(Chunk.from_dict(json.loads(line)) for line in handle)
-    except (ValueError, TypeError) as exc:
-        raise MisalignedIndexError(f"{chunks_path} has an unreadable record ({exc}); {rebuild_hint(path)}") from exc

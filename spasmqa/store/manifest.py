@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from spasmqa._version import __version__
 from spasmqa.abstention import AnswerabilityModel
-from spasmqa.chunking import ChunkSettings
+from spasmqa.chunking import Chunk, ChunkSettings
 from spasmqa.corpus import Document
 from spasmqa.embedding import FINGERPRINT_TOLERANCE, Embedder
 from spasmqa.errors import (
@@ -24,7 +25,7 @@ from spasmqa.errors import (
 )
 from spasmqa.store.vectors import SearchIndexSpec
 
-FORMAT_VERSION = 4  # 4: answerability models (Answer.confidence) instead of one answer-score threshold
+FORMAT_VERSION = 5  # 5: the store (FAISS files or a Milvus collection); 4: answerability models
 MANIFEST_FILE = "manifest.json"
 FAISS_FILE = "index.faiss"
 SENTENCES_FILE = "sentences.faiss"
@@ -61,6 +62,29 @@ class DocumentInfo:
 
 
 @dataclass(frozen=True)
+class StoreInfo:
+    """Where the chunk records and vectors are: ``"faiss"`` files beside the manifest, or ``"milvus"``
+    collections at ``uri``, whose chunk records hash to ``records_sha256`` (the ``chunks.jsonl`` they replace).
+
+    No credential is kept here: a secured Milvus takes its token from ``SPASMQA_MILVUS_TOKEN``.
+    """
+
+    kind: str = "faiss"
+    uri: str | None = None
+    chunk_collection: str | None = None
+    sentence_collection: str | None = None
+    records_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def spec(self) -> str:
+        """How it is named to ``build(store=...)`` and ``--store``."""
+        return "faiss" if self.kind == "faiss" else f"{self.kind}:{self.uri}"
+
+
+@dataclass(frozen=True)
 class Manifest:
     """The contents of ``manifest.json``."""
 
@@ -82,6 +106,7 @@ class Manifest:
     normalized: bool = True
     metric: str = "inner_product"
     search_index: SearchIndexSpec = SearchIndexSpec()
+    store: StoreInfo = StoreInfo()
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -96,6 +121,7 @@ class Manifest:
         fields["chunking"] = ChunkSettings(**fields["chunking"])
         fields["documents"] = tuple(DocumentInfo(**doc) for doc in fields["documents"])
         fields["search_index"] = SearchIndexSpec(**fields["search_index"])
+        fields["store"] = StoreInfo(**fields["store"])
         fields["answerability"] = tuple(AnswerabilityModel.from_dict(entry) for entry in fields["answerability"])
         return cls(**fields)
 
@@ -105,6 +131,18 @@ class Manifest:
     @cached_property
     def _documents_by_id(self) -> dict[str, DocumentInfo]:
         return {info.doc_id: info for info in self.documents}
+
+
+def chunk_record(chunk: Chunk) -> bytes:
+    """A chunk's line in ``chunks.jsonl``; a Milvus store's records hash as these lines would."""
+    return (json.dumps(chunk.to_dict(), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+
+
+def records_sha256(chunks: Sequence[Chunk]) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk_record(chunk))
+    return digest.hexdigest()
 
 
 def sha256_text(text: str) -> str:
