@@ -7,13 +7,15 @@ nlist = 4·sqrt(n) and nprobe = 16 above it) and opened again as ``spasmqa.load`
 write time (index + records), open time (checks, records read back), memory (this process's RSS
 growth, and for Milvus the server process's RSS: a ``milvus-lite server`` on loopback, the path a
 cluster's client takes), single-query search latency p50/p99 in ms through ``ChunkStore.search`` and
-recall@10 against exact search. Chunks carry no sentences here (a real chunk has ~5, each one more vector).
+recall@10 against exact search. Each store and size runs in a process of its own. Chunks carry no
+sentences here (a bundled chunk has 4.7, each one more vector: see the README's "When to switch").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -149,6 +151,15 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def worker(kind: str, n: int, query_count: int, uri: str | None, server_pid: int | None, work: Path) -> Row:
+    """One store at one size, in a process of its own, so memory growth is this store's alone."""
+    mixture = Mixture(MixtureSpec(), SEED)
+    vectors = mixture.sample(n, stream=1)
+    queries = mixture.sample(query_count, stream=2)
+    truth = ground_truth(vectors, queries)[1]
+    return measure(kind, n, vectors, queries, truth, work, uri, server_pid)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -156,29 +167,36 @@ def main() -> None:
     parser.add_argument("--stores", default="faiss,milvus")
     parser.add_argument("--quick", action="store_true", help="10^4 vectors, 50 queries: checks that this runs")
     parser.add_argument("--json", metavar="OUT")
+    parser.add_argument("--worker", nargs=5, metavar=("STORE", "SIZE", "QUERIES", "URI", "PID"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        kind, n, queries, uri, pid = args.worker
+        row = worker(kind, int(n), int(queries), None if uri == "-" else uri, None if pid == "-" else int(pid), Path(args.work))
+        print(json.dumps(asdict(row)))
+        return
     sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     query_count = 50 if args.quick else args.queries
-    mixture = Mixture(MixtureSpec(), SEED)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-stores-") as scratch:
         work = Path(scratch)
         server, uri = start_milvus(work / "milvus") if "milvus" in args.stores else (None, None)
         try:
             for n in sizes:
-                vectors = mixture.sample(n, stream=1)
-                queries = mixture.sample(query_count, stream=2)
-                truth = ground_truth(vectors, queries)[1]
                 for kind in args.stores.split(","):
                     print(f"{kind} at {n}...", file=sys.stderr, flush=True)
-                    rows.append(measure(kind, n, vectors, queries, truth, work, uri, server.pid if server and kind == "milvus" else None))
+                    milvus = kind == "milvus" and server is not None
+                    command = [sys.executable, __file__, "--work", scratch, "--worker", kind, str(n), str(query_count),
+                               str(uri) if milvus else "-", str(server.pid) if milvus else "-"]  # type: ignore[union-attr]
+                    done = subprocess.run(command, capture_output=True, text=True, check=True)
+                    rows.append(Row(**json.loads(done.stdout.strip().splitlines()[-1])))
                     print(format_table(rows[-1:]).splitlines()[1], file=sys.stderr, flush=True)
         finally:
             if server is not None:
                 server.terminate()
                 server.wait(timeout=30)
     print(format_table(rows))
-    machine: dict[str, Any] = {"machine": platform.machine(), "python": platform.python_version(), "cpus": __import__("os").cpu_count()}
+    machine: dict[str, Any] = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count()}
     print(f"machine: {machine}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": [asdict(r) for r in rows], "machine": machine}, indent=2) + "\n")

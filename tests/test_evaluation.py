@@ -452,11 +452,21 @@ def test_out_of_fold_confidences_come_from_models_that_never_saw_the_question() 
     assert 0.85 <= rates.by_style["ood-near"] < 1.0
 
 
+# The most a refit's confidence may differ from the shipped model's on a development question. A refit on
+# another CPU differs by float rounding: 0.0006 at most between an AVX-512 and an AVX2 machine (measured);
+# a stale calibration by more (moving only the intercept by 0.01 moves a confidence by 0.0025).
+CALIBRATION_TOLERANCE = 0.0015
+
+
 @pytest.mark.parametrize("reranked", [True, False])
 def test_the_shipped_calibration_is_what_calibrating_gives(index: spasmqa.Index, reranked: bool) -> None:
     calibration = calibrate_abstention(index, reranked=reranked, repeats=2)
     shipped = model_for(calibrated_models(index.manifest.model_id), calibration.model.reranker_id)
-    assert calibration.model == shipped, "recalibrate: python scripts/calibrate.py --write"
+    assert shipped is not None and shipped.features == calibration.model.features, "recalibrate: python scripts/calibrate.py --write"
+    answers = index.ask_many([q.text for q in load_questions()], k=1, rerank=reranked)
+    evidence = [answer_evidence(a.answer_score, a.matched_words, a.best_rerank_score) for a in answers if a.shares_words]
+    worst = max(abs(shipped.confidence(e) - calibration.model.confidence(e)) for e in evidence)
+    assert worst <= CALIBRATION_TOLERANCE, f"a refit moves a confidence by {worst:.4f}; recalibrate: python scripts/calibrate.py --write"
     assert calibration.questions == 227 and sum(b.questions for b in calibration.reliability) == 2 * 227 - 2 * _no_shared_words(index)
     assert all(0 <= b.low <= b.predicted <= b.high <= 1 for b in calibration.reliability)
 

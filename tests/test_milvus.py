@@ -151,7 +151,12 @@ SMALL_CORPUS = {
 
 
 @pytest.mark.parametrize("store", ["faiss", "milvus-file", "milvus-server"])
-def test_a_rebuild_embeds_only_what_changed(store: str, milvus_uri: str, tmp_path: Path) -> None:
+def test_a_rebuild_embeds_only_what_changed(store: str, milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spasmqa.store import milvus_store
+
+    # pages far smaller than the corpus, so every write, read and sentence query takes several calls
+    for name, size in (("INSERT_BATCH", 7), ("READ_BATCH", 5), ("SENTENCE_QUERY_CHUNKS", 2), ("SENTENCES_REMEMBERED", 3)):
+        monkeypatch.setattr(milvus_store, name, size)
     spec = {"faiss": "faiss", "milvus-file": f"milvus:{tmp_path / 'lite.db'}", "milvus-server": f"milvus:{milvus_uri}"}[store]
     corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
     settings = spasmqa.ChunkSettings(max_tokens=48)
@@ -168,7 +173,11 @@ def test_a_rebuild_embeds_only_what_changed(store: str, milvus_uri: str, tmp_pat
     assert "topic4" not in {c.doc_id for c in second.chunks}
     fresh = spasmqa.build(corpus, tmp_path / "fresh", settings=settings)  # everything embedded anew
     assert [c.chunk_id for c in fresh.chunks] == [c.chunk_id for c in second.chunks]
-    assert np.allclose(spasmqa.load(tmp_path / "index").chunk_vectors(), fresh.chunk_vectors(), atol=1e-5)
+    reloaded = spasmqa.load(tmp_path / "index")
+    assert np.allclose(reloaded.chunk_vectors(), fresh.chunk_vectors(), atol=1e-5)
+    rows = range(len(fresh.chunks))
+    reused_sentences, fresh_sentences = reloaded._stored.sentence_vectors(rows), fresh._stored.sentence_vectors(rows)
+    assert all(a.shape == b.shape and np.allclose(a, b, atol=1e-5) for a, b in zip(reused_sentences, fresh_sentences))
     top = second.ask("magnesium", k=1, rerank=False)[0]
     assert top.doc_id == "topic2" and "magnesium" in top.text
     if store != "faiss":

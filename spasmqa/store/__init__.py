@@ -1,2 +1,3 @@
-"""Where an index lives: its manifest (``manifest``), its vectors behind FAISS (``vectors``), the directory
-written atomically and read back checked (``directory``), and the whole read into memory (``stored``)."""
+"""Where an index lives: its manifest (``manifest``), the directory written atomically and read back checked
+(``directory``), what ``Index`` needs from any store (``protocol``), the FAISS store (``faiss_store``, over
+``vectors``), the Milvus store (``milvus_store``), and which of them an index uses (``stores``)."""

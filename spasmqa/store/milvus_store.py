@@ -41,7 +41,8 @@ BUILD_METHODS = frozenset({"insert", "flush", "create_index", "load_collection"}
 INSERT_BATCH = 2_000  # rows per insert call: well under Milvus's 64 MB message limit at 384 dimensions
 READ_BATCH = 5_000  # rows per page when reading the chunk records back
 VARCHAR_LIMIT = 65_535  # bytes, Milvus's longest VARCHAR
-SENTENCES_REMEMBERED = 50_000  # chunks whose sentence vectors are kept between questions (~100 MB at 384 d)
+SENTENCES_REMEMBERED = 10_000  # chunks whose sentence vectors are kept between questions (~75 MB at 384 d)
+SENTENCE_QUERY_CHUNKS = 1_000  # chunks per sentence query: ~5,000 rows, under Milvus's 16,384-row result window
 DESCRIPTION = "spasmqa_index"  # the collection property that says which build wrote it
 TEXT_FIELDS = ("chunk_id", "doc_id", "section", "text", "context")
 
@@ -92,24 +93,34 @@ class MilvusStore:
     def sentence_vectors(self, rows: Sequence[int]) -> list[NDArray[np.float32]]:
         import numpy as np
 
-        missing = sorted({row for row in rows if row not in self._sentences and self.chunks[row].sentences})
-        if missing:
-            if len(self._sentences) + len(missing) > SENTENCES_REMEMBERED:
-                self._sentences.clear()
-            records = self.client.call(
-                "query", self.manifest.store.sentence_collection, filter=f"chunk_row in {missing}",
-                output_fields=["row", "chunk_row", "vector"],
-            )
-            by_chunk: dict[int, list[tuple[int, Any]]] = {row: [] for row in missing}
-            for record in records:
-                by_chunk[record["chunk_row"]].append((record["row"], record["vector"]))
-            for row, found in by_chunk.items():
-                if len(found) != len(self.chunks[row].sentences):
-                    raise self._altered(f"chunk row {row} has {len(found)} sentence vectors, its record lists "
-                                        f"{len(self.chunks[row].sentences)}")
-                self._sentences[row] = np.asarray([vector for _, vector in sorted(found)], dtype=np.float32)
+        found = {row: matrix for row in set(rows) if (matrix := self._sentences.get(row)) is not None}
+        missing = sorted(row for row in set(rows) - found.keys() if self.chunks[row].sentences)
+        for first in range(0, len(missing), SENTENCE_QUERY_CHUNKS):
+            fetched = self._fetch_sentences(missing[first : first + SENTENCE_QUERY_CHUNKS])
+            found.update(fetched)
+            if len(missing) <= SENTENCES_REMEMBERED:  # a question's few chunks, not a whole index being reused
+                if len(self._sentences) + len(fetched) > SENTENCES_REMEMBERED:
+                    self._sentences.clear()
+                self._sentences.update(fetched)
         empty = np.zeros((0, self.manifest.dimension), np.float32)
-        return [self._sentences.get(row, empty) for row in rows]
+        return [found.get(row, empty) for row in rows]
+
+    def _fetch_sentences(self, rows: list[int]) -> dict[int, NDArray[np.float32]]:
+        import numpy as np
+
+        records = self.client.call(
+            "query", self.manifest.store.sentence_collection, filter=f"chunk_row in {rows}",
+            output_fields=["row", "chunk_row", "vector"],
+        )
+        by_chunk: dict[int, list[tuple[int, Any]]] = {row: [] for row in rows}
+        for record in records:
+            by_chunk[record["chunk_row"]].append((record["row"], record["vector"]))
+        for row, vectors in by_chunk.items():
+            if len(vectors) != len(self.chunks[row].sentences):
+                raise self._altered(
+                    f"chunk row {row} has {len(vectors)} sentence vectors, its record lists {len(self.chunks[row].sentences)}"
+                )
+        return {row: np.asarray([v for _, v in sorted(vectors)], dtype=np.float32) for row, vectors in by_chunk.items()}
 
     def best_sentence_score(self, query_vector: NDArray[np.float32], rows: Sequence[int]) -> float | None:
         import numpy as np
