@@ -43,6 +43,7 @@ READ_BATCH = 5_000  # rows per page when reading the chunk records back
 VARCHAR_LIMIT = 65_535  # bytes, Milvus's longest VARCHAR
 SENTENCES_REMEMBERED = 10_000  # chunks whose sentence vectors are kept between questions (~75 MB at 384 d)
 SENTENCE_QUERY_CHUNKS = 1_000  # chunks per sentence query: ~5,000 rows, under Milvus's 16,384-row result window
+KEEPALIVE_MS = 300_000  # gRPC's default minimum interval between a client's pings
 DESCRIPTION = "spasmqa_index"  # the collection property that says which build wrote it
 TEXT_FIELDS = ("chunk_id", "doc_id", "section", "text", "context")
 
@@ -219,7 +220,11 @@ class _Client:
             ) from exc
         uri = str(store.uri)
         token = os.environ.get("SPASMQA_MILVUS_TOKEN", "")
-        return cls(_guarded(uri, lambda: MilvusClient(uri=uri, token=token, timeout=_timeout())), uri)
+        # pymilvus pings every 10 s even between calls; a gRPC server with default settings (Milvus Lite's) allows
+        # one ping per 5 minutes, answers more with GOAWAY "too many pings", and the reconnect then failed (seen in CI
+        # while a slow build embedded). Per-call timeouts, not pings, are what catch a dead server here.
+        options = {"grpc.keepalive_time_ms": KEEPALIVE_MS, "grpc.keepalive_permit_without_calls": 0}
+        return cls(_guarded(uri, lambda: MilvusClient(uri=uri, token=token, timeout=_timeout(), grpc_options=options)), uri)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``MilvusClient.<method>(*args, **kwargs)`` with the timeout: it bounds pymilvus's retries and reconnects too."""
