@@ -25,7 +25,7 @@ from spasmqa.chunking import Chunk
 from spasmqa.errors import CollectionMismatchError, StoreError, StoreUnavailableError
 from spasmqa.store.directory import previous_manifest, write_directory
 from spasmqa.store.manifest import Manifest, StoreInfo, records_sha256, sha256_text
-from spasmqa.store.vectors import IVF_NPROBE, SearchIndexSpec
+from spasmqa.store.vectors import SearchIndexSpec, inverted_lists
 
 if TYPE_CHECKING:
     import numpy as np
@@ -275,13 +275,9 @@ def _collection_prefix(target: Path) -> str:
 
 
 def _search_spec(count: int, exact_search_limit: int | None) -> SearchIndexSpec:
-    """Exact search (FLAT) up to the limit, as in the FAISS store; above it IVF_FLAT with the same nlist and nprobe."""
-    import math
-
-    if exact_search_limit is None or count <= exact_search_limit:
-        return SearchIndexSpec("FLAT")
-    nlist = 4 * math.isqrt(count)
-    return SearchIndexSpec("IVF_FLAT", nlist, min(IVF_NPROBE, nlist))
+    """Exact search (FLAT) up to the limit, IVF_FLAT above it, with the FAISS store's nlist and nprobe."""
+    lists = inverted_lists(count, exact_search_limit)
+    return SearchIndexSpec("FLAT") if lists is None else SearchIndexSpec("IVF_FLAT", *lists)
 
 
 def _chunk_fields() -> list[tuple[str, str]]:

@@ -23,6 +23,16 @@ EXACT_SEARCH_LIMIT = 30_000
 IVF_NPROBE = 16
 
 
+def inverted_lists(count: int, exact_search_limit: int | None) -> tuple[int, int] | None:
+    """(nlist, nprobe) of the inverted-file index for ``count`` vectors, or None when search stays exact.
+
+    Every store follows this rule, so an index searches alike in FAISS and in Milvus."""
+    if exact_search_limit is None or count <= exact_search_limit:
+        return None
+    nlist = 4 * math.isqrt(count)
+    return nlist, min(IVF_NPROBE, nlist)
+
+
 @dataclass(frozen=True)
 class SearchIndexSpec:
     """Which FAISS index holds the chunk vectors, and its search parameters (saved in the manifest)."""
@@ -51,15 +61,16 @@ class VectorIndex:
         import faiss
 
         count, dimension = vectors.shape
-        if exact_search_limit is None or count <= exact_search_limit:
+        lists = inverted_lists(count, exact_search_limit)
+        if lists is None:
             exact = faiss.IndexFlatIP(dimension)
             exact.add(vectors)
             return cls(exact, SearchIndexSpec())
-        nlist = 4 * math.isqrt(count)
+        nlist, nprobe = lists
         ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
         ivf.train(vectors[:: max(1, count // (256 * nlist))])
         ivf.add(vectors)
-        return cls(ivf, SearchIndexSpec("IndexIVFFlat", nlist, min(IVF_NPROBE, nlist)))
+        return cls(ivf, SearchIndexSpec("IndexIVFFlat", nlist, nprobe))
 
     @classmethod
     def load(cls, path: Path, spec: SearchIndexSpec) -> VectorIndex:
