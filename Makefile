@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test notebooks bench clean
+.PHONY: setup demo test notebooks bench browser clean
 
 setup: $(STAMP)
 
@@ -20,8 +20,14 @@ demo: setup
 	$(BIN)/spasmqa build
 	$(BIN)/spasmqa demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's chromium (Playwright's own browser download does not work offline).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| { echo "install Debian's chromium (apt-get install chromium, as root) for the browser tests"; exit 1; }
 
 notebooks: setup
 	$(BIN)/python -m pytest tests/test_notebooks.py

@@ -384,7 +384,7 @@ class Index:
         return self._documents
 
     def get_document(self, doc_id: str) -> Document:
-        """One document by id; ``KeyError`` names the ids there are."""
+        """One document by id; ``DocumentNotFoundError`` (a ``KeyError``) names the ids there are."""
         return find_document(self.documents(), doc_id)
 
 

@@ -241,5 +241,5 @@ def documents() -> tuple[Document, ...]:
 
 
 def get_document(doc_id: str) -> Document:
-    """One bundled document by id; ``KeyError`` lists the ids there are."""
+    """One bundled document by id; ``DocumentNotFoundError`` (a ``KeyError``) lists the ids there are."""
     return find_document(documents(), doc_id)

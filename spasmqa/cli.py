@@ -16,7 +16,8 @@ from spasmqa._version import __version__
 from spasmqa.results import Answer
 from spasmqa.retrieval import DEFAULT_MODE, MODES
 from spasmqa.display import answer_text
-from spasmqa.errors import SpasmqaError, SpasmqaWarning
+from spasmqa.errors import ServeError, SpasmqaError, SpasmqaWarning
+from spasmqa.server.settings import ServerSettings
 
 _python_show_warning = warnings.showwarning
 SAMPLE_QUESTION = "Why do my legs cramp at night, and what can I do about it?"
@@ -85,6 +86,19 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", metavar="OUT", help="also write the full report, every question included, as JSON")
     evaluate.add_argument("--export-beir", metavar="DIR", help="write the question set and corpus in BEIR format and stop")
     evaluate.set_defaults(run=_run_eval)
+
+    serve = commands.add_parser("serve", help="serve a web page and a JSON API over an index (needs spasmqa[serve])")
+    serve.add_argument("--index", help="index directory (default: the bundled corpus's index, built when missing)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="processes, each with its own copy of the index (default 1)")
+    limits = ServerSettings()
+    serve.add_argument("--max-question-chars", type=int, default=limits.max_question_chars, help=f"longest question accepted (default {limits.max_question_chars})")
+    serve.add_argument("--max-k", type=int, default=limits.max_k, help=f"most passages per answer (default {limits.max_k})")
+    serve.add_argument("--max-body-bytes", type=int, default=limits.max_body_bytes, help=f"largest request body (default {limits.max_body_bytes})")
+    serve.add_argument("--timeout", type=float, default=limits.timeout_seconds, help=f"seconds to answer a request, waiting included (default {limits.timeout_seconds:g})")
+    serve.add_argument("--batch-size", type=int, default=limits.batch_size, help=f"most waiting questions answered together (default {limits.batch_size})")
+    serve.set_defaults(run=_run_serve)
 
     demo = commands.add_parser("demo", help="answer a sample question on the bundled corpus")
     demo.set_defaults(run=lambda args: _print_answer(_ask(SAMPLE_QUESTION, k=3, index_dir=None, rerank=True, reranker=None)))
@@ -177,6 +191,18 @@ def _run_eval(args: argparse.Namespace) -> None:
     if args.json:
         record = {label: r.to_dict() for label, r in reports.items()}
         Path(args.json).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _run_serve(args: argparse.Namespace) -> None:
+    try:
+        from spasmqa.server.run import serve
+    except ImportError as exc:
+        raise ServeError(f"spasmqa serve needs its extra ({exc.name} is missing): pip install 'spasmqa[serve]'") from None
+    settings = ServerSettings(
+        max_question_chars=args.max_question_chars, max_k=args.max_k, max_body_bytes=args.max_body_bytes,
+        timeout_seconds=args.timeout, batch_size=args.batch_size,
+    )
+    serve(args.index, host=args.host, port=args.port, workers=args.workers, settings=settings)
 
 
 def _ask(

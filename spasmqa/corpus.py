@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from spasmqa.errors import CorpusError, SkippedDocumentsWarning
+from spasmqa.errors import CorpusError, DocumentNotFoundError, SkippedDocumentsWarning
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 METADATA_FILE = "metadata.json"
@@ -319,11 +319,11 @@ def _read_document(path: Path, metadata: dict[str, Any]) -> Document:
 
 
 def find_document(documents: tuple[Document, ...], doc_id: str) -> Document:
-    """The document with ``doc_id``; ``KeyError`` lists the ids there are."""
+    """The document with ``doc_id``; ``DocumentNotFoundError`` (a ``KeyError``) lists the ids there are."""
     for document in documents:
         if document.doc_id == doc_id:
             return document
-    raise KeyError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in documents)}")
+    raise DocumentNotFoundError(f"no document {doc_id!r}; the documents are {', '.join(d.doc_id for d in documents)}")
 
 
 def _title_from_text(text: str) -> str | None:

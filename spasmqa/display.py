@@ -45,13 +45,15 @@ def marked_text(passage: Passage, mark: bool = True) -> str:
     return text
 
 
-def _heading(passage: Passage) -> str:
+def passage_heading(passage: Passage) -> str:
+    """``Title › Section`` (the title alone when the section is the title)."""
     if passage.section and passage.section != passage.title:
         return f"{passage.title} › {passage.section}"
     return passage.title
 
 
-def _scores(passage: Passage) -> str:
+def passage_scores(passage: Passage) -> str:
+    """The scores a reader is shown: the reranker's relevance when reranked, and the similarity."""
     if passage.rerank_score is None:
         return f"similarity {passage.score:.3f}"
     return f"relevance {passage.rerank_score:.2f}, similarity {passage.score:.3f}"
@@ -60,7 +62,7 @@ def _scores(passage: Passage) -> str:
 def passage_text(passage: Passage, width: int = 100, mark: bool = True) -> str:
     """A passage as ``spasmqa ask`` prints it; ``mark=False`` leaves its highlight unmarked."""
     lines = [
-        f"{passage.rank}. {_heading(passage)}   ({_scores(passage)})",
+        f"{passage.rank}. {passage_heading(passage)}   ({passage_scores(passage)})",
         f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}",
     ]
     for line in marked_text(passage, mark).split("\n"):
@@ -80,7 +82,7 @@ def answer_text(answer: Answer) -> str:
     return "\n\n".join(parts)
 
 
-def _marked_html(text: str, offset: int, spans: list[tuple[int, int]], style: str) -> str:
+def marked_html(text: str, offset: int, spans: list[tuple[int, int]], style: str) -> str:
     """Escape ``text`` (document offsets start at ``offset``) and wrap ``spans`` in <mark>."""
     pieces, cursor = [], 0
     for start, end in sorted(spans):
@@ -102,11 +104,11 @@ def passage_html(passage: Passage, mark: bool = True) -> str:
     )
     return (
         f"<div style='margin:0.6em 0;padding:0.5em 0.7em;border-left:3px solid #c9a227;background:#fafafa'>"
-        f"<div><b>{passage.rank}. {html.escape(_heading(passage))}</b> "
-        f"<span style='color:#555'>{_scores(passage)}</span></div>"
+        f"<div><b>{passage.rank}. {html.escape(passage_heading(passage))}</b> "
+        f"<span style='color:#555'>{passage_scores(passage)}</span></div>"
         f"<div style='font-size:0.85em;color:#555'>{html.escape(passage.doc_id)} · "
         f"{html.escape(passage.source)} · chars {passage.start}–{passage.end}</div>"
-        f"<div style='margin-top:0.3em'>{_marked_html(passage.text, passage.start, spans, _HIGHLIGHT_STYLE)}</div>"
+        f"<div style='margin-top:0.3em'>{marked_html(passage.text, passage.start, spans, _HIGHLIGHT_STYLE)}</div>"
         f"{also}</div>"
     )
 
@@ -135,9 +137,9 @@ def in_document(passage: Passage, document: Document) -> Html:
     if document.doc_id != passage.doc_id:
         raise QueryError(f"the passage is from {passage.doc_id!r}, not {document.doc_id!r}; pass the passage's own document")
     text = document.text
-    before = _marked_html(text[: passage.start], 0, [], "")
-    inside = _marked_html(passage.text, passage.start, [(h.start, h.end) for h in passage.highlights], _HIGHLIGHT_STYLE)
-    after = _marked_html(text[passage.end :], passage.end, [], "")
+    before = marked_html(text[: passage.start], 0, [], "")
+    inside = marked_html(passage.text, passage.start, [(h.start, h.end) for h in passage.highlights], _HIGHLIGHT_STYLE)
+    after = marked_html(text[passage.end :], passage.end, [], "")
     return Html(
         f"<div style='{_BOX_STYLE}'><div style='font-size:1.1em'><b>{html.escape(document.title)}</b></div>"
         f"<div style='font-size:0.85em;color:#555'>{html.escape(document.source)} · chars {passage.start}–{passage.end} "

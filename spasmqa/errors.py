@@ -20,7 +20,11 @@
     ├── StoreError                a store cannot be named, reached or used:
     │   └── StoreUnavailableError     the Milvus server does not answer (down, unreachable, timed out)
     ├── QueryError                a question or an argument of ask() is not usable
-    └── EvaluationError           a question set or BEIR folder cannot be used
+    ├── DocumentNotFoundError     no document has that id (also a KeyError)
+    ├── EvaluationError           a question set or BEIR folder cannot be used
+    └── ServeError                `spasmqa serve` cannot start (a setting out of range, the port taken) or serve a request:
+        ├── RequestTooLargeError      a request body over the server's limit
+        └── AnswerTimeoutError        no answer within the server's per-request timeout
 
     SpasmqaWarning
     └── SkippedDocumentsWarning   records of a BEIR corpus were left out (empty or unreadable)
@@ -123,5 +127,24 @@ class QueryError(SpasmqaError, ValueError):
     """A question or an argument to ``ask()`` cannot be used."""
 
 
+class DocumentNotFoundError(SpasmqaError, KeyError):
+    """No document of the index has the id asked for; the message lists the ids there are."""
+
+    def __str__(self) -> str:  # KeyError's own str() would quote the message
+        return str(self.args[0])
+
+
 class EvaluationError(SpasmqaError):
     """A question set or a BEIR folder cannot be used for evaluation."""
+
+
+class ServeError(SpasmqaError):
+    """``spasmqa serve`` cannot start (a limit out of range, the port taken, the serve extra missing) or serve a request."""
+
+
+class RequestTooLargeError(ServeError):
+    """A request's body is larger than the server accepts (``--max-body-bytes``)."""
+
+
+class AnswerTimeoutError(ServeError):
+    """A question was not answered within the server's per-request timeout (``--timeout``)."""

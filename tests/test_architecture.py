@@ -103,6 +103,13 @@ def test_pymilvus_is_imported_only_by_the_milvus_store() -> None:
     assert users == ["spasmqa.store.milvus_store"]
 
 
+def test_the_web_framework_is_imported_only_by_the_server() -> None:
+    users = {module_name(p) for p in PACKAGE.rglob("*.py")
+             if any(f"{word} {name}" in p.read_text(encoding="utf-8")
+                    for word in ("import", "from") for name in ("fastapi", "starlette", "uvicorn"))}
+    assert users == {"spasmqa.server.app", "spasmqa.server.batching", "spasmqa.server.run"}
+
+
 def test_the_public_surface_is_all() -> None:
     assert all(hasattr(spasmqa, name) for name in spasmqa.__all__)
     cli = (PACKAGE / "cli.py").read_text(encoding="utf-8")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import pytest
 import spasmqa
 from spasmqa.errors import CollectionMismatchError, StoreError, StoreUnavailableError
 from spasmqa.evaluation import load_questions
-from tests.conftest import REPO, subprocess_env
+from tests.conftest import REPO, free_port, subprocess_env
 
 pymilvus = pytest.importorskip("pymilvus", reason="the Milvus store's tests need `pip install 'spasmqa[milvus]'`")
 MILVUS_LITE = Path(sys.executable).parent / "milvus-lite"
@@ -28,12 +27,6 @@ MILVUS_LITE = Path(sys.executable).parent / "milvus-lite"
 
 def run(command: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, env=subprocess_env(home), cwd=REPO, timeout=600)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -158,21 +158,22 @@ def write_milvus_store(
     client = _Client.connect(manifest.store)
     replaced = previous_manifest(target)
     generation = f"{_collection_prefix(target)}{uuid.uuid4().hex[:8]}"
+    chunk_collection, sentence_collection = generation, f"{generation}_sentences"
     store = replace(
-        manifest.store, chunk_collection=generation, sentence_collection=f"{generation}_sentences",
+        manifest.store, chunk_collection=chunk_collection, sentence_collection=sentence_collection,
         records_sha256=records_sha256(chunks),
     )
     manifest = replace(manifest, store=store, search_index=_search_spec(len(chunks), exact_search_limit))
     texts = {info.doc_id: info.text_sha256 for info in manifest.documents}
     try:
-        _create(client, store.chunk_collection, manifest, _chunk_fields(), manifest.search_index)
-        _insert(client, store.chunk_collection, (
+        _create(client, chunk_collection, manifest, _chunk_fields(), manifest.search_index)
+        _insert(client, chunk_collection, (
             {**_chunk_record(chunk, texts[chunk.doc_id]), "row": row, "vector": chunk_vectors[row]}
             for row, chunk in enumerate(chunks)
         ))
-        _create(client, store.sentence_collection, manifest, _sentence_fields(), SearchIndexSpec("FLAT"))
+        _create(client, sentence_collection, manifest, _sentence_fields(), SearchIndexSpec("FLAT"))
         owners = [row for row, chunk in enumerate(chunks) for _ in chunk.sentences]
-        _insert(client, store.sentence_collection, (
+        _insert(client, sentence_collection, (
             {"row": row, "chunk_row": owner, "vector": sentence_vectors[row]} for row, owner in enumerate(owners)
         ))
         manifest = write_directory(target, manifest, {})
