@@ -1,9 +1,9 @@
 """The two stores side by side at scale: ``python scripts/bench_stores.py [--sizes 100000,1000000] [--quick] [--json OUT]``.
 
 For each size, synthetic MiniLM-like vectors (``bench_scale.Mixture``, 384 dimensions) with a
-chunk record of ~1,000 characters each are written through spasmqa's own store code (``write_faiss_store``,
-``write_milvus_store``, so the same index types: exact up to ``EXACT_SEARCH_LIMIT``, IVF_FLAT with
-nlist = 4·sqrt(n) and nprobe = 16 above it) and opened again as ``spasmqa.load`` would. Reported per store:
+chunk record of ~1,000 characters each are written through spasmqa's own store code
+(``store.stores.write_store``, so the same index types: exact up to ``EXACT_SEARCH_LIMIT``, IVF_FLAT
+with nlist = 4·sqrt(n) and nprobe = 16 above it) and opened again as ``spasmqa.load`` would. Reported per store:
 write time (index + records), open time (checks, records read back), memory (this process's RSS
 growth, and for Milvus the server process's RSS: a ``milvus-lite server`` on loopback, the path a
 cluster's client takes), single-query search latency p50/p99 in ms through ``ChunkStore.search`` and
@@ -33,9 +33,9 @@ from bench_scale import SEED, Mixture, MixtureSpec, ground_truth, rss_bytes  # n
 
 from spasmqa.chunking import Chunk, ChunkSettings  # noqa: E402
 from spasmqa.store.directory import building  # noqa: E402
-from spasmqa.store.faiss_store import write_faiss_store  # noqa: E402
 from spasmqa.store.manifest import DocumentInfo, Manifest, StoreInfo  # noqa: E402
 from spasmqa.store.protocol import ChunkStore  # noqa: E402
+from spasmqa.store.reuse import BuildVectors  # noqa: E402
 from spasmqa.store.stores import open_store, write_store  # noqa: E402
 from spasmqa.store.vectors import EXACT_SEARCH_LIMIT  # noqa: E402
 
@@ -94,7 +94,9 @@ def start_milvus(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     uri = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
-            MilvusClient(uri=uri, timeout=2).list_collections()
+            probe = MilvusClient(uri=uri, timeout=2, dedicated=True)  # its own connection, closed: none of its pings
+            probe.list_collections()
+            probe.close()
             return server, uri
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.5)
@@ -116,11 +118,9 @@ def measure(kind: str, n: int, vectors: np.ndarray, queries: np.ndarray, truth: 
     target = work / f"{kind}-{n}"
     before = rss_bytes("VmRSS")
     started = time.perf_counter()
+    embedded = BuildVectors(384, chunks, None, [None] * n, vectors, np.zeros((0, 384), np.float32))
     with building(target):
-        if kind == "faiss":
-            write_faiss_store(target, manifest_for(n, store), chunks, vectors, np.zeros((0, 384), np.float32), EXACT_SEARCH_LIMIT)
-        else:
-            write_store(target, manifest_for(n, store), chunks, vectors, np.zeros((0, 384), np.float32), EXACT_SEARCH_LIMIT)
+        write_store(target, manifest_for(n, store), chunks, embedded, EXACT_SEARCH_LIMIT)
     write_s = time.perf_counter() - started
     del chunks
     started = time.perf_counter()

@@ -8,8 +8,9 @@ import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from spasmqa._version import __version__
 from spasmqa.abstention import calibrated_models
 from spasmqa.chunking import Chunk, ChunkSettings, check_provenance, chunk_document
 from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
@@ -18,12 +19,9 @@ from spasmqa.errors import ChunkingError, IndexWriteError, ModelMismatchError, S
 from spasmqa.store.directory import building, previous_manifest
 from spasmqa.store.manifest import DocumentInfo, Manifest, StoreInfo, check_model
 from spasmqa.store.protocol import ChunkStore
+from spasmqa.store.reuse import BuildVectors
 from spasmqa.store.stores import open_store, write_store
 from spasmqa.store.vectors import EXACT_SEARCH_LIMIT
-
-if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -93,22 +91,23 @@ def _build(
 ) -> tuple[ChunkStore, BuildSummary, tuple[Document, ...]]:
     started = time.perf_counter()
     documents = load_corpus(corpus_dir)
-    chunks = chunk_corpus(documents, settings, embedder)
     previous = _reusable(target, embedder, settings)
+    chunks = chunk_corpus(documents, settings, embedder, _unchanged_chunks(documents, previous))
     embedding_started = time.perf_counter()
-    vectors, sentence_vectors, reused = _embed(chunks, documents, embedder, previous, progress)
+    vectors = _embed(chunks, documents, embedder, previous, progress)
+    reused = vectors.reused
     embedded = len(chunks) - reused
     chunks_per_second = embedded / max(time.perf_counter() - embedding_started, 1e-9)
     manifest = Manifest(
         model_id=embedder.model_id,
-        dimension=int(vectors.shape[1]),
+        dimension=embedder.dimension,
         max_seq_length=embedder.max_seq_length,
         fingerprint=tuple(embedder.fingerprint()),
         chunking=settings,
         corpus_dir=str(_documents_dir(corpus_dir).resolve()),
         documents=tuple(DocumentInfo.of(doc) for doc in documents),
         chunk_count=len(chunks),
-        sentence_count=len(sentence_vectors),
+        sentence_count=vectors.sentence_count,
         answerability=calibrated_models(embedder.model_id),
         store=store,
         files={},
@@ -117,7 +116,7 @@ def _build(
     )
     written = write_store(
         target, replace(manifest, build_seconds=round(time.perf_counter() - started, 3)), chunks, vectors,
-        sentence_vectors, exact_search_limit,
+        exact_search_limit,
     )
     tokens = [chunk.token_count for chunk in chunks]
     summary = BuildSummary(
@@ -143,14 +142,32 @@ def _reusable(target: Path, embedder: Embedder, settings: ChunkSettings) -> Chun
         return None
 
 
+def _unchanged_chunks(documents: tuple[Document, ...], previous: ChunkStore | None) -> dict[str, list[Chunk]]:
+    """The replaced index's chunks of each document that is byte for byte what it was (text, title, source).
+
+    Chunking counts every token of every document, the largest cost of a rebuild after embedding; a
+    document the same as before, chunked by the same spasmqa with the same settings and model
+    (``_reusable`` checks the last two), gets the same chunks.
+    """
+    if previous is None or previous.manifest.spasmqa_version != __version__:
+        return {}
+    before = {info.doc_id: info for info in previous.manifest.documents}
+    same = {doc.doc_id for doc in documents if before.get(doc.doc_id) == DocumentInfo.of(doc)}
+    known: dict[str, list[Chunk]] = {}
+    for chunk in previous.chunks:
+        if chunk.doc_id in same:
+            known.setdefault(chunk.doc_id, []).append(chunk)
+    return known
+
+
 def _embed(
     chunks: list[Chunk],
     documents: tuple[Document, ...],
     embedder: Embedder,
     previous: ChunkStore | None,
     progress: bool,
-) -> tuple[NDArray[np.float32], NDArray[np.float32], int]:
-    """Chunk vectors and sentence vectors (in chunk order), and how many chunks' vectors were reused.
+) -> BuildVectors:
+    """Embed the chunks (and their sentences) that the replaced index does not have; the store reads the rest.
 
     A chunk is reused when the replaced index has one with the same embedded text and the same
     sentences at the same places in it: then its chunk vector and its sentence vectors are the same.
@@ -158,29 +175,15 @@ def _embed(
     import numpy as np
 
     known = {} if previous is None else {_content_key(chunk): row for row, chunk in enumerate(previous.chunks)}
-    old_rows = [known.get(_content_key(chunk)) for chunk in chunks]
-    new = [i for i, row in enumerate(old_rows) if row is None]
-    reused = [i for i, row in enumerate(old_rows) if row is not None]
-    dimension = embedder.dimension
-    chunk_vectors = np.zeros((len(chunks), dimension), np.float32)
-    if new:
-        chunk_vectors[new] = embedder.encode([chunks[i].embedding_input for i in new], progress=progress)
-    per_chunk: list[NDArray[np.float32]] = [np.zeros((0, dimension), np.float32)] * len(chunks)
-    if reused and previous is not None:
-        old = [int(old_rows[i]) for i in reused]  # type: ignore[arg-type]  # reused rows are not None
-        chunk_vectors[reused] = previous.chunk_vectors(old)
-        for i, matrix in zip(reused, previous.sentence_vectors(old)):
-            per_chunk[i] = matrix
+    previous_rows = [known.get(_content_key(chunk)) for chunk in chunks]
+    new = [chunks[i] for i, row in enumerate(previous_rows) if row is None]
+    empty = np.zeros((0, embedder.dimension), np.float32)
+    embedded = embedder.encode([chunk.embedding_input for chunk in new], progress=progress) if new else empty
     texts = {doc.doc_id: doc.text for doc in documents}
-    sentences = [texts[chunks[i].doc_id][s:e] for i in new for s, e in chunks[i].sentences]
-    encoded = embedder.encode(sentences, progress=progress) if sentences else np.zeros((0, dimension), np.float32)
-    first = 0
-    for i in new:
-        count = len(chunks[i].sentences)
-        per_chunk[i] = encoded[first : first + count]
-        first += count
-    sentence_vectors = np.vstack(per_chunk) if chunks else np.zeros((0, dimension), np.float32)
-    return chunk_vectors, np.ascontiguousarray(sentence_vectors, dtype=np.float32), len(reused)
+    sentences = [texts[chunk.doc_id][s:e] for chunk in new for s, e in chunk.sentences]
+    embedded_sentences = embedder.encode(sentences, progress=progress) if sentences else empty
+    return BuildVectors(embedder.dimension, chunks, previous, previous_rows, np.asarray(embedded, np.float32),
+                        np.asarray(embedded_sentences, np.float32))
 
 
 def _content_key(chunk: Chunk) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -192,16 +195,28 @@ def _documents_dir(corpus_dir: str | Path | None) -> Path:
     return Path(corpus_dir) if corpus_dir is not None else bundled_corpus_dir()
 
 
-def chunk_corpus(documents: tuple[Document, ...], settings: ChunkSettings, embedder: Embedder) -> list[Chunk]:
-    """Every document's chunks in corpus order, each checked against its document's text."""
+def chunk_corpus(
+    documents: tuple[Document, ...],
+    settings: ChunkSettings,
+    embedder: Embedder,
+    known: dict[str, list[Chunk]] | None = None,
+) -> list[Chunk]:
+    """Every document's chunks in corpus order, each checked against its document's text.
+
+    ``known`` maps documents to chunks already made for them, with these settings, this model and this
+    spasmqa, from exactly the same text and title (``_unchanged_chunks``): those are not made again.
+    """
     if settings.max_tokens > embedder.max_seq_length:
         raise ChunkingError(
             f"max_tokens={settings.max_tokens} is more than model {embedder.model_id} reads "
             f"({embedder.max_seq_length} tokens); lower max_tokens"
         )
+    known = known or {}
     chunks: list[Chunk] = []
     for document in documents:
-        document_chunks = chunk_document(document, settings, embedder.count_tokens, embedder.special_tokens)
+        document_chunks = known.get(document.doc_id) or chunk_document(
+            document, settings, embedder.count_tokens, embedder.special_tokens
+        )
         check_provenance(document, document_chunks)
         chunks.extend(document_chunks)
     return chunks

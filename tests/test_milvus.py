@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,31 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         if process.poll() is not None:
             raise RuntimeError(f"milvus-lite server exited: {process.stderr.read().decode() if process.stderr else ''}")
         try:
-            pymilvus.MilvusClient(uri=uri, timeout=2).list_collections()
+            probe = pymilvus.MilvusClient(uri=uri, timeout=2, dedicated=True)  # its own connection, closed: none of its pings
+            probe.list_collections()
+            probe.close()
             return process, uri
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.5)
     process.kill()
     raise RuntimeError(f"milvus-lite server did not answer at {uri} within 120 s")
+
+
+def admin_client(uri: str) -> Any:
+    """A client of the test's own, to alter collections behind spasmqa's back; closed when the test ends."""
+    client = pymilvus.MilvusClient(uri=uri, dedicated=True)
+    OPEN_CLIENTS.append(client)
+    return client
+
+
+OPEN_CLIENTS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def close_admin_clients() -> Iterator[None]:
+    yield
+    while OPEN_CLIENTS:
+        OPEN_CLIENTS.pop().close()
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -107,7 +127,7 @@ def test_a_dropped_collection_is_refused_naming_the_rebuild(milvus_index: spasmq
     copy = tmp_path / "index"
     shutil.copytree(milvus_index.path, copy)
     built = spasmqa.build(index_dir=copy, store=f"milvus:{milvus_uri}")
-    client = pymilvus.MilvusClient(uri=milvus_uri)
+    client = admin_client(milvus_uri)
     client.drop_collection(built.manifest.store.sentence_collection)
     with pytest.raises(CollectionMismatchError, match=r"is gone; rebuild it with `spasmqa build --out .* --store milvus:"):
         spasmqa.load(copy)
@@ -117,7 +137,7 @@ def test_an_altered_collection_is_refused(milvus_index: spasmqa.Index, milvus_ur
     copy = tmp_path / "index"
     shutil.copytree(milvus_index.path, copy)
     built = spasmqa.build(index_dir=copy, store=f"milvus:{milvus_uri}")
-    client = pymilvus.MilvusClient(uri=milvus_uri)
+    client = admin_client(milvus_uri)
     name = built.manifest.store.chunk_collection
     record = client.get(name, ids=[3])[0]
     client.upsert(name, [{**record, "text": record["text"].replace("muscle", "MUSCLE", 1) + " (edited)"}])
@@ -145,11 +165,12 @@ SMALL_CORPUS = {
 
 @pytest.mark.parametrize("store", ["faiss", "milvus-file", "milvus-server"])
 def test_a_rebuild_embeds_only_what_changed(store: str, milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from spasmqa.store import milvus_store
+    from spasmqa.store import milvus_store, milvus_write
 
-    # pages far smaller than the corpus, so every write, read and sentence query takes several calls
-    for name, size in (("INSERT_BATCH", 7), ("READ_BATCH", 5), ("SENTENCE_QUERY_CHUNKS", 2), ("SENTENCES_REMEMBERED", 3)):
-        monkeypatch.setattr(milvus_store, name, size)
+    # pages far smaller than the corpus, so every write, read, delete and sentence query takes several calls
+    for module, name, size in ((milvus_write, "INSERT_BATCH", 7), (milvus_write, "DELETE_BATCH", 2), (milvus_store, "READ_BATCH", 5),
+                               (milvus_store, "SENTENCE_QUERY_CHUNKS", 2), (milvus_store, "SENTENCES_REMEMBERED", 3)):
+        monkeypatch.setattr(module, name, size)
     spec = {"faiss": "faiss", "milvus-file": f"milvus:{tmp_path / 'lite.db'}", "milvus-server": f"milvus:{milvus_uri}"}[store]
     corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
     settings = spasmqa.ChunkSettings(max_tokens=48)
@@ -174,9 +195,56 @@ def test_a_rebuild_embeds_only_what_changed(store: str, milvus_uri: str, tmp_pat
     top = second.ask("magnesium", k=1, rerank=False)[0]
     assert top.doc_id == "topic2" and "magnesium" in top.text
     if store != "faiss":
-        client = pymilvus.MilvusClient(uri=spec.removeprefix("milvus:"))
+        client = admin_client(spec.removeprefix("milvus:"))
         ours = {n for n in client.list_collections() if n.startswith(second.manifest.store.chunk_collection[:-8])}
         assert ours == {second.manifest.store.chunk_collection, second.manifest.store.sentence_collection}
+        # updated in place: the same pair, one generation on, the changed and removed documents' rows gone
+        assert second.manifest.store.chunk_collection == first.manifest.store.chunk_collection
+        assert second.manifest.store.generation == first.manifest.store.generation + 1
+        assert all_rows(client, second.manifest.store) == (len(second.chunks), second.manifest.sentence_count)
+
+
+def all_rows(client: object, store: object) -> tuple[int, int]:
+    """Rows in the chunk and sentence collections, whatever their generation."""
+    return tuple(  # type: ignore[return-value]
+        client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]  # type: ignore[attr-defined]
+        for name in (store.chunk_collection, store.sentence_collection)  # type: ignore[attr-defined]
+    )
+
+
+def test_an_update_that_dies_before_its_swap_is_invisible_and_the_next_build_clears_it(
+    milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spasmqa.store import milvus_write
+    from spasmqa.store.stores import open_store
+
+    spec, settings = f"milvus:{milvus_uri}", spasmqa.ChunkSettings(max_tokens=48)
+    corpus = write_corpus(tmp_path / "corpus", SMALL_CORPUS)
+    first = spasmqa.build(corpus, tmp_path / "index", settings=settings, store=spec)
+    probe = first.chunk_vectors()[:3]
+    changed = {**SMALL_CORPUS, "topic1.txt": SMALL_CORPUS["topic1.txt"].replace("rest help", "rest and sleep help")}
+    changed["topic7.txt"] = "Topic seven\n\nOnly section\n\nA new document about night cramps in the feet."
+    write_corpus(corpus, changed)
+
+    def dies(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the build is killed after writing its rows, before its manifest is swapped in
+
+    monkeypatch.setattr(milvus_write, "write_directory", dies)
+    with pytest.raises(KeyboardInterrupt):
+        spasmqa.build(corpus, tmp_path / "index", settings=settings, store=spec)
+    monkeypatch.undo()
+    client = admin_client(milvus_uri)
+    assert all_rows(client, first.manifest.store)[0] > len(first.chunks)  # the dead build's rows are there...
+    survivor = open_store(tmp_path / "index")  # ...and invisible: the old index opens, checked, as it was
+    assert survivor.chunks == first.chunks
+    assert np.array_equal(survivor.search(probe, 5)[1], first._stored.search(probe, 5)[1])
+    del changed["topic7.txt"]  # the next build writes fewer rows than the dead one left
+    write_corpus(corpus, changed)
+    second = spasmqa.build(corpus, tmp_path / "index", settings=settings, store=spec)
+    assert second.manifest.store.chunk_collection == first.manifest.store.chunk_collection
+    assert all_rows(client, second.manifest.store) == (len(second.chunks), second.manifest.sentence_count)
+    top = spasmqa.load(tmp_path / "index").ask("rest and sleep", k=1, rerank=False)[0]
+    assert top.doc_id == "topic1" and "sleep" in top.text
 
 
 def outcome_of(call: Callable[[], object], bound: float = 120) -> BaseException | None:

@@ -66,7 +66,10 @@ class StoreInfo:
     """Where the chunk records and vectors are: ``"faiss"`` files beside the manifest, or ``"milvus"``
     collections at ``uri``, whose chunk records hash to ``records_sha256`` (the ``chunks.jsonl`` they replace).
 
-    No credential is kept here: a secured Milvus takes its token from ``SPASMQA_MILVUS_TOKEN``.
+    A Milvus pair of collections is made at ``created`` and then updated in place: each build's rows carry
+    its ``generation``, readers see only rows of their manifest's generation or earlier, and ``next_key``
+    is the first row key not yet used. No credential is kept here: a secured Milvus takes its token from
+    ``SPASMQA_MILVUS_TOKEN``.
     """
 
     kind: str = "faiss"
@@ -74,6 +77,9 @@ class StoreInfo:
     chunk_collection: str | None = None
     sentence_collection: str | None = None
     records_sha256: str | None = None
+    created: str | None = None
+    generation: int | None = None
+    next_key: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from spasmqa.chunking import Chunk
 from spasmqa.errors import StoreError
@@ -11,10 +10,7 @@ from spasmqa.store.directory import read_directory
 from spasmqa.store.faiss_store import read_faiss_store, write_faiss_store
 from spasmqa.store.manifest import Manifest, StoreInfo
 from spasmqa.store.protocol import ChunkStore
-
-if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
+from spasmqa.store.reuse import BuildVectors
 
 STORE_KINDS = ("faiss", "milvus")
 
@@ -43,7 +39,7 @@ def parse_store(spec: str | None) -> StoreInfo:
 def check_reachable(store: StoreInfo) -> None:
     """Refuse a store that cannot be used (client not installed, server down) before a build embeds anything."""
     if store.kind == "milvus":
-        from spasmqa.store.milvus_store import check_reachable as check_milvus
+        from spasmqa.store.milvus_client import check_reachable as check_milvus
 
         check_milvus(store)
 
@@ -52,16 +48,18 @@ def write_store(
     target: Path,
     manifest: Manifest,
     chunks: list[Chunk],
-    chunk_vectors: NDArray[np.float32],
-    sentence_vectors: NDArray[np.float32],
+    vectors: BuildVectors,
     exact_search_limit: int | None,
 ) -> ChunkStore:
     """Write an index into the store its manifest names and swap its directory into place (inside ``building``)."""
     if manifest.store.kind == "milvus":
-        from spasmqa.store.milvus_store import write_milvus_store  # lazily: pymilvus is an optional extra
+        from spasmqa.store.milvus_write import write_milvus_store  # lazily: pymilvus is an optional extra
 
-        return write_milvus_store(target, manifest, chunks, chunk_vectors, sentence_vectors, exact_search_limit)
-    return write_faiss_store(target, manifest, chunks, chunk_vectors, sentence_vectors, exact_search_limit)
+        return write_milvus_store(target, manifest, chunks, vectors, exact_search_limit)
+    every_row = range(len(chunks))
+    return write_faiss_store(
+        target, manifest, chunks, vectors.chunk_vectors(every_row), vectors.sentence_vectors(every_row), exact_search_limit
+    )
 
 
 def open_store(index_dir: str | Path) -> ChunkStore:
