@@ -188,7 +188,9 @@ def main() -> None:
                     milvus = kind == "milvus" and server is not None
                     command = [sys.executable, __file__, "--work", scratch, "--worker", kind, str(n), str(query_count),
                                str(uri) if milvus else "-", str(server.pid) if milvus else "-"]  # type: ignore[union-attr]
-                    done = subprocess.run(command, capture_output=True, text=True, check=True)
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    if done.returncode != 0:
+                        raise SystemExit(f"{kind} at {n} failed:\n{done.stderr[-4000:]}")
                     rows.append(Row(**json.loads(done.stdout.strip().splitlines()[-1])))
                     print(format_table(rows[-1:]).splitlines()[1], file=sys.stderr, flush=True)
         finally:

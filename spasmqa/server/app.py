@@ -47,7 +47,7 @@ logger = logging.getLogger("spasmqa.server")
 STATIC = Path(__file__).parent / "static"
 PAGE_PASSAGES = 5
 WARM_UP_QUESTION = "what helps a muscle cramp?"
-_PAGE_PATHS = ("/answer", "/view/")  # and "/": errors there are shown as a page, elsewhere as JSON
+_PAGE_PATHS = ("/view/",)  # and "/": errors there are shown as a page, elsewhere as JSON
 
 
 class Health(BaseModel):
@@ -242,6 +242,8 @@ def status_of(exc: SpasmqaError) -> int:
 
 
 def _error(request: Request, status: int, kind: str, message: str) -> Response:
+    if request.url.path == "/answer":  # the page's script puts this into the page it shows
+        return HTMLResponse(page.error_section(message), status)
     if request.url.path == "/" or request.url.path.startswith(_PAGE_PATHS):
         return HTMLResponse(page.page(page.error_section(message), title="spasmqa"), status)
     return JSONResponse({"error": {"type": kind, "message": message}}, status)
