@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,11 @@ from pathlib import Path
 
 import httpx
 
-import spasmqa
-from spasmqa.evaluation import load_questions
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_stores import free_port, process_rss_mb  # noqa: E402
+
+import spasmqa  # noqa: E402
+from spasmqa.evaluation import load_questions  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -42,19 +44,6 @@ class Level:
     errors: int
     rss_before_mb: float
     rss_after_mb: float
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
@@ -79,7 +68,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 async def run_level(base: str, clients: int, seconds: float, questions: list[str], rerank: bool, pid: int) -> Level:
     latencies: list[float] = []
     errors = 0
-    before = rss_mb(pid)
+    before = process_rss_mb(pid)
     stop = time.perf_counter() + seconds
 
     async def client(number: int, http: httpx.AsyncClient) -> None:
@@ -104,7 +93,7 @@ async def run_level(base: str, clients: int, seconds: float, questions: list[str
     elapsed = time.perf_counter() - started
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return Level(clients, round(elapsed, 1), len(latencies), round(len(latencies) / elapsed, 2), round(cuts[49], 1),
-                 round(cuts[94], 1), round(cuts[98], 1), errors, round(before, 1), round(rss_mb(pid), 1))
+                 round(cuts[94], 1), round(cuts[98], 1), errors, round(before, 1), round(process_rss_mb(pid), 1))
 
 
 def format_table(levels: list[Level]) -> str:

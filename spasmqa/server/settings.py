@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from spasmqa.errors import ServeError
@@ -22,15 +22,15 @@ class ServerSettings:
     max_question_chars: int = 2000
     max_k: int = 20
     max_body_bytes: int = 16_384
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = field(default=30.0, metadata={"flag": "--timeout"})
     batch_size: int = 16
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
+        for setting in fields(self):
+            value = getattr(self, setting.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                flag = "--" + field.name.replace("_", "-")
-                raise ServeError(f"{field.name} must be a positive number, got {value!r}; set {flag} above 0")
+                flag = setting.metadata.get("flag", "--" + setting.name.replace("_", "-"))  # as `spasmqa serve` spells it
+                raise ServeError(f"{setting.name} must be a positive number, got {value!r}; set {flag} above 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -88,15 +88,14 @@ def _update(
     old = previous.manifest.store
     _delete(client, old, f"generation > {old.generation}")  # rows of a build that died before its swap
     kept = _unchanged_documents(previous.chunks, chunks)
-    old_keys = {row: key for row, key in enumerate(previous.keys)}
-    kept_keys = {chunk.chunk_id: old_keys[row] for row, chunk in enumerate(previous.chunks) if chunk.doc_id in kept}
+    kept_keys = {chunk.chunk_id: key for chunk, key in zip(previous.chunks, previous.keys) if chunk.doc_id in kept}
     written = [row for row, chunk in enumerate(chunks) if chunk.doc_id not in kept]
     store = replace(old, generation=int(old.generation or 0) + 1, records_sha256=records_sha256(chunks))
     store, new_keys = _insert_rows(client, manifest, store, chunks, written, vectors)
     written_keys = dict(zip(written, new_keys))
     keys = tuple(written_keys[row] if row in written_keys else kept_keys[chunk.chunk_id] for row, chunk in enumerate(chunks))
     manifest = write_directory(target, replace(manifest, store=store, search_index=previous.manifest.search_index), {})
-    retired = [old_keys[row] for row, chunk in enumerate(previous.chunks) if chunk.doc_id not in kept]
+    retired = [key for chunk, key in zip(previous.chunks, previous.keys) if chunk.doc_id not in kept]
     for first in range(0, len(retired), DELETE_BATCH):
         batch = retired[first : first + DELETE_BATCH]
         client.call("delete", store.chunk_collection, ids=batch)
