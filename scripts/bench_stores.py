@@ -87,9 +87,11 @@ def start_milvus(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     from pymilvus import MilvusClient
 
     port = free_port()
+    data_dir.mkdir(parents=True)
+    log = (data_dir.parent / "milvus-server.log").open("wb")  # read back when a worker fails: the server's side of it
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=log, stderr=subprocess.STDOUT,
     )
     uri = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -190,7 +192,8 @@ def main() -> None:
                                str(uri) if milvus else "-", str(server.pid) if milvus else "-"]  # type: ignore[union-attr]
                     done = subprocess.run(command, capture_output=True, text=True)
                     if done.returncode != 0:
-                        raise SystemExit(f"{kind} at {n} failed:\n{done.stderr[-4000:]}")
+                        server_log = (work / "milvus-server.log").read_text(errors="replace")[-4000:] if milvus else ""
+                        raise SystemExit(f"{kind} at {n} failed:\n{done.stderr[-4000:]}\n{server_log}")
                     rows.append(Row(**json.loads(done.stdout.strip().splitlines()[-1])))
                     print(format_table(rows[-1:]).splitlines()[1], file=sys.stderr, flush=True)
         finally:
