@@ -277,7 +277,7 @@ def test_a_server_that_stops_answering_or_goes_away_gives_a_clear_error_not_a_ha
         process.send_signal(signal.SIGSTOP)  # alive and listening, answering nothing: only a timeout ends a call
         # 30 s is ten timeouts: without its own timeout a call waits out pymilvus's reconnects (a minute here)
         frozen = outcome_of(lambda: built.ask("water and rest", rerank=False), bound=30)
-        assert isinstance(frozen, StoreUnavailableError) and "a call waits at most 3 s" in str(frozen)
+        assert isinstance(frozen, StoreUnavailableError) and "this call waited at most 3 s" in str(frozen)
         process.send_signal(signal.SIGCONT)
     finally:
         stop_server(process)

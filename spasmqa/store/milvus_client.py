@@ -20,9 +20,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TIMEOUT_SECONDS = 10.0  # per call; SPASMQA_MILVUS_TIMEOUT overrides it
-# A build's bulk calls (flushing or indexing 10^6 rows) take minutes, not seconds: they get this many timeouts.
-BUILD_PATIENCE = 30
-BUILD_METHODS = frozenset({"insert", "flush", "create_index", "load_collection", "delete"})
+# Bulk calls take minutes, not seconds, at 10^6 rows: a build's (flushing, indexing) and the checks and reads
+# of opening an index (counting a generation's rows took over 10 s in Milvus Lite). They get this many timeouts.
+BULK_PATIENCE = 30
+BULK_METHODS = frozenset({"insert", "flush", "create_index", "load_collection", "delete"})
 KEEPALIVE_MS = 300_000  # gRPC's default minimum interval between a client's pings
 
 
@@ -64,11 +65,14 @@ class Client:
             uri=uri, token=token, timeout=_timeout(), grpc_options=options, dedicated=True
         )), uri)
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``MilvusClient.<method>(*args, **kwargs)`` with the timeout: it bounds pymilvus's retries and reconnects too."""
+    def call(self, method: str, *args: Any, bulk: bool = False, **kwargs: Any) -> Any:
+        """``MilvusClient.<method>(*args, **kwargs)`` with the timeout: it bounds pymilvus's retries and reconnects too.
+
+        ``bulk`` (and the bulk methods) wait ``BULK_PATIENCE`` timeouts: a call over every row, not a question's.
+        """
         operation = getattr(self._client, method)
-        timeout = _timeout() * (BUILD_PATIENCE if method in BUILD_METHODS else 1)
-        return _guarded(self.uri, lambda: operation(*args, timeout=timeout, **kwargs))
+        timeout = _timeout() * (BULK_PATIENCE if bulk or method in BULK_METHODS else 1)
+        return _guarded(self.uri, lambda: operation(*args, timeout=timeout, **kwargs), timeout)
 
     def close(self) -> None:
         self._client.close()
@@ -80,7 +84,7 @@ class Client:
             logger.warning("could not drop Milvus collection %s at %s: %s", name, self.uri, exc)
 
 
-def _guarded(uri: str, operation: Callable[[], T]) -> T:
+def _guarded(uri: str, operation: Callable[[], T], timeout: float | None = None) -> T:
     import grpc
     from pymilvus import Status
     from pymilvus.exceptions import MilvusException, MilvusUnavailableException
@@ -96,7 +100,7 @@ def _guarded(uri: str, operation: Callable[[], T]) -> T:
         )
         if unreachable:
             raise StoreUnavailableError(
-                f"the Milvus server at {uri} is not answering ({detail}; a call waits at most {_timeout():g} s); "
+                f"the Milvus server at {uri} is not answering ({detail}; this call waited at most {timeout or _timeout():g} s); "
                 "start it, check the address, or raise SPASMQA_MILVUS_TIMEOUT"
             ) from exc
         raise StoreError(f"Milvus at {uri} refused the operation: {detail}") from exc
