@@ -9,7 +9,7 @@ from spasmqa.build import BuildSummary
 from spasmqa.chunking import ChunkSettings
 from spasmqa.corpus import Document
 from spasmqa.display import in_document
-from spasmqa.errors import SpasmqaError
+from spasmqa.errors import SkippedDocumentsWarning, SpasmqaError
 from spasmqa.evaluation import evaluate
 from spasmqa.retrieval import RetrievalSettings
 
@@ -21,6 +21,7 @@ __all__ = [
     "Index",
     "Passage",
     "RetrievalSettings",
+    "SkippedDocumentsWarning",
     "SpasmqaError",
     "__version__",
     "abstention",

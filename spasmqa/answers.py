@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from spasmqa.abstention import AnswerabilityModel, answer_evidence, declines, model_for
 from spasmqa.chunking import Chunk
-from spasmqa.corpus import Document, find_document
+from spasmqa.corpus import Document, find_document, pages_of
 from spasmqa.embedding import Embedder
 from spasmqa.errors import CorpusError, QueryError
 from spasmqa.store.manifest import Manifest, check_model
@@ -351,6 +351,7 @@ class Index:
             rerank_score=None if rerank_score is None else round(rerank_score, 6),
             highlights=self._highlights(group, query),
             also_in=tuple(self._source_span(row) for row in group.duplicates),
+            page=pages_of(info.page_starts, group.start, group.end),
         )
 
     def _highlights(self, group: SpanGroup, query: NDArray[np.float32]) -> tuple[Highlight, ...]:

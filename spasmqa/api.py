@@ -13,7 +13,7 @@ from spasmqa.answers import Index
 from spasmqa.results import Answer
 from spasmqa.retrieval import DEFAULT_MODE, RetrievalSettings
 from spasmqa.chunking import ChunkSettings
-from spasmqa.corpus import Document, bundled_corpus_dir, find_document, load_corpus
+from spasmqa.corpus import Document, bundled_corpus_dir, find_document, load_corpus, read_corpus, warn_skipped
 from spasmqa.embedding import DEFAULT_MODEL, Embedder, resolve_model
 from spasmqa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelMismatchError, StaleIndexError
 from spasmqa.build import BuildSummary, build_index
@@ -69,13 +69,17 @@ def build(
     strict: bool = False,
     store: str | None = None,
 ) -> Index:
-    """Build an index of a folder of ``.txt``/``.md`` files (default: the bundled corpus) and return it.
+    """Build an index of a folder of documents (default: the bundled corpus) and return it.
+
+    Documents are the folder's ``.txt``, ``.md``, ``.html``/``.htm``, ``.pdf`` and ``.docx`` files, in
+    sub-folders too; a file that cannot be one is skipped with a warning naming it and why, or with
+    ``strict`` refused (see ``read_corpus``).
 
     ``model`` is any sentence-transformers model name or folder on this machine (default: the bundled
     all-MiniLM-L6-v2); ``settings`` controls chunking. Without ``index_dir`` the index goes under
     ``home()``. Above ``exact_search_limit`` chunks search is approximate (an IVF index, recall@10
     about 0.99); ``progress`` shows the embedding progress bar. Records of a BEIR ``corpus.jsonl`` that
-    cannot be documents are left out with a warning, or with ``strict`` refused (see ``load_corpus``).
+    cannot be documents are left out with a warning, or with ``strict`` refused.
     ``reranker`` is the cross-encoder of reranked answers: a ``Reranker``, a ``CrossEncoder`` name or
     folder, a folder with ``model.onnx`` + ``tokenizer.json``, or None for the bundled default.
     ``store`` is where the vectors and chunk records go: ``"faiss"`` (default; files in ``index_dir``) or
@@ -109,12 +113,11 @@ def build_with_summary(
     """``build()``, also returning the figures of the build (what the build command prints)."""
     location = parse_store(store)
     check_reachable(location)  # a misspelt store, or a server that is down, is refused before anything loads
-    if strict:
-        load_corpus(corpus_dir, strict=True)  # refuses before the model loads; the build reads the corpus again
+    corpus = read_corpus(corpus_dir, strict=strict)  # an unusable folder is refused before the model loads
     embedder = Embedder(model, query_cache=query_cache_dir(resolve_model(model)[0]))
     target = Path(index_dir) if index_dir is not None else default_index_dir(corpus_dir, store)
     stored, summary, documents = build_index(
-        corpus_dir, target, embedder=embedder, settings=settings or ChunkSettings(), store=location,
+        corpus_dir, corpus, target, embedder=embedder, settings=settings or ChunkSettings(), store=location,
         progress=progress, exact_search_limit=exact_search_limit,
     )
     embedder.export_query_encoder([chunk.embedding_input for chunk in stored.chunks[:64]])
@@ -177,7 +180,10 @@ def _corpus_of(stored: ChunkStore) -> tuple[Document, ...] | None:
             stored.path,
         )
         return None
-    return load_corpus(stored.manifest.corpus_dir)
+    corpus = read_corpus(stored.manifest.corpus_dir)
+    # a file the build skipped was warned about then; one skipped since (new, or changed and still unreadable) now
+    warn_skipped(tuple(file for file in corpus.skipped if file not in stored.manifest.skipped))
+    return corpus.documents
 
 
 def default_index() -> Index:

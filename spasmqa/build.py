@@ -13,7 +13,7 @@ from typing import Any
 from spasmqa._version import __version__
 from spasmqa.abstention import calibrated_models
 from spasmqa.chunking import Chunk, ChunkSettings, check_provenance, chunk_document
-from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus
+from spasmqa.corpus import Corpus, Document, SkippedFile, bundled_corpus_dir, warn_skipped
 from spasmqa.embedding import Embedder
 from spasmqa.errors import ChunkingError, IndexWriteError, ModelMismatchError, SpasmqaError
 from spasmqa.store.directory import building, previous_manifest
@@ -43,6 +43,8 @@ class BuildSummary:
     store: str
     embedded: int
     reused: int
+    files: int  # document files read (a BEIR corpus is one)
+    skipped: tuple[SkippedFile, ...]
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -52,6 +54,7 @@ class BuildSummary:
 
 def build_index(
     corpus_dir: str | Path | None,
+    corpus: Corpus,
     index_dir: str | Path,
     *,
     embedder: Embedder,
@@ -60,7 +63,7 @@ def build_index(
     progress: bool = False,
     exact_search_limit: int = EXACT_SEARCH_LIMIT,
 ) -> tuple[ChunkStore, BuildSummary, tuple[Document, ...]]:
-    """Chunk, embed and index a corpus folder (``None``: the bundled corpus) into ``index_dir`` and ``store``.
+    """Chunk, embed and index ``corpus``, read from ``corpus_dir`` (``None``: the bundled corpus), into ``index_dir`` and ``store``.
 
     Up to ``exact_search_limit`` chunks the search is exact; above it an IVF index. Rebuilding an index
     built with the same model and chunk settings embeds only the chunks whose text is new: the others'
@@ -72,7 +75,7 @@ def build_index(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with building(target):
-            return _build(corpus_dir, target, embedder, settings, store, progress, exact_search_limit)
+            return _build(corpus_dir, corpus, target, embedder, settings, store, progress, exact_search_limit)
     except OSError as exc:
         raise IndexWriteError(
             f"cannot write the index at {target} ({exc.strerror or exc}); pass a writable index directory "
@@ -82,6 +85,7 @@ def build_index(
 
 def _build(
     corpus_dir: str | Path | None,
+    corpus: Corpus,
     target: Path,
     embedder: Embedder,
     settings: ChunkSettings,
@@ -90,7 +94,8 @@ def _build(
     exact_search_limit: int,
 ) -> tuple[ChunkStore, BuildSummary, tuple[Document, ...]]:
     started = time.perf_counter()
-    documents = load_corpus(corpus_dir)
+    warn_skipped(corpus.skipped)
+    documents = corpus.documents
     previous = _reusable(target, embedder, settings)
     chunks = chunk_corpus(documents, settings, embedder, _unchanged_chunks(documents, previous))
     embedding_started = time.perf_counter()
@@ -110,6 +115,7 @@ def _build(
         sentence_count=vectors.sentence_count,
         answerability=calibrated_models(embedder.model_id),
         store=store,
+        skipped=corpus.skipped,
         files={},
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=0.0,
@@ -122,7 +128,7 @@ def _build(
     summary = BuildSummary(
         target, embedder.model_id, len(documents), len(chunks), min(tokens), statistics.median(tokens), max(tokens),
         round(time.perf_counter() - started, 3), round(chunks_per_second, 1), written.manifest.search_index.kind,
-        store.spec, embedded, reused,
+        store.spec, embedded, reused, corpus.files, corpus.skipped,
     )
     return written, summary, documents
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from spasmqa.corpus import LIST_MARKER, Document, heading_text, is_list_item
+from spasmqa.cleaning import LIST_MARKER, heading_text, is_list_item
+from spasmqa.corpus import Document
 from spasmqa.errors import ChunkingError
 
 TokenCounter = Callable[[Sequence[str]], list[int]]

@@ -15,7 +15,7 @@ from typing import NoReturn
 from spasmqa._version import __version__
 from spasmqa.results import Answer
 from spasmqa.retrieval import DEFAULT_MODE, MODES
-from spasmqa.display import answer_text
+from spasmqa.display import answer_text, checked_span, document_text
 from spasmqa.errors import ServeError, SpasmqaError, SpasmqaWarning
 from spasmqa.server.settings import ServerSettings
 
@@ -56,14 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what spasmqa does (model loads, builds)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    build = commands.add_parser("build", help="build an index of a folder of .txt/.md files")
-    build.add_argument("--corpus", help="folder of documents (default: the bundled muscle-spasm articles)")
+    build = commands.add_parser("build", help="build an index of a folder of documents (.txt .md .html .pdf .docx)")
+    build.add_argument("--corpus", help="folder of documents, sub-folders included (default: the bundled muscle-spasm articles)")
     build.add_argument("--out", help="index directory to write (default: under $SPASMQA_HOME)")
     build.add_argument("--model", help="sentence-transformers model name or folder (default: all-MiniLM-L6-v2)")
     build.add_argument("--max-tokens", type=int, help="largest chunk in model tokens, context included")
     build.add_argument("--overlap", type=int, help="tokens of overlap between neighbouring chunks")
     build.add_argument("--context", choices=("none", "section", "title+section"), help="what is embedded above a chunk")
-    build.add_argument("--strict", action="store_true", help="refuse empty or unreadable BEIR records instead of skipping them with a warning")
+    build.add_argument("--strict", action="store_true", help="refuse a folder with files (or BEIR records) that cannot be documents instead of skipping them with a warning")
     build.add_argument("--store", help=STORE_HELP)
     build.set_defaults(run=_run_build)
 
@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--reranker", help="cross-encoder name or folder (default: the bundled ms-marco-MiniLM-L-12-v2)")
     ask.add_argument("--json", action="store_true", help='print {"question": ..., "passages": [...]} as JSON')
     ask.set_defaults(run=_run_ask)
+
+    show = commands.add_parser("show", help="print a document, or a passage inside it (doc_id and chars from `spasmqa ask`)")
+    show.add_argument("doc_id", help="the document's id")
+    show.add_argument("--start", type=int, help="first character of the span to mark")
+    show.add_argument("--end", type=int, help="character after the span to mark")
+    show.add_argument("--index", help="index directory (default: the bundled corpus's index)")
+    show.set_defaults(run=_run_show)
 
     evaluate = commands.add_parser("eval", help="measure retrieval on a labelled question set, every mode side by side")
     evaluate.add_argument("--questions", help="question set, JSON Lines (default: both bundled sets, side by side)")
@@ -142,8 +149,10 @@ def _run_build(args: argparse.Namespace) -> None:
         strict=args.strict, store=args.store,
     )
     rate = f"  ({summary.chunks_per_second:.0f} chunks/s embedded)" if summary.embedded else ""
+    skipped = f", skipped {len(summary.skipped)}: " + "; ".join(f"{f.source} ({f.reason})" for f in summary.skipped) if summary.skipped else ""
     print(
         f"built index at {summary.path}\n"
+        f"  built from {summary.files} files{skipped}\n"
         f"  documents  {summary.documents}\n"
         f"  chunks     {summary.chunks}\n"
         f"  tokens per chunk  min {summary.tokens_min}  median {summary.tokens_median:g}  max {summary.tokens_max}\n"
@@ -160,6 +169,14 @@ def _run_ask(args: argparse.Namespace) -> None:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_answer(answer)
+
+
+def _run_show(args: argparse.Namespace) -> None:
+    import spasmqa
+
+    index = spasmqa.load(args.index) if args.index else spasmqa.default_index()
+    document = index.get_document(args.doc_id)
+    print(document_text(document, checked_span(document, args.start, args.end)))
 
 
 def _run_eval(args: argparse.Namespace) -> None:

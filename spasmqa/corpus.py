@@ -1,9 +1,11 @@
-"""Documents: reading a corpus folder, its metadata, and cleaning page chrome out of each text."""
+"""Documents: reading a corpus folder (any format ``readers`` reads, or a BEIR ``corpus.jsonl``) and its metadata into cleaned documents."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import logging
 import re
 import unicodedata
 import warnings
@@ -11,43 +13,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from spasmqa.cleaning import clean_text, heading_text
 from spasmqa.errors import CorpusError, DocumentNotFoundError, SkippedDocumentsWarning
+from spasmqa.readers import READERS, UnreadableFile, read_file
 
-DOCUMENT_SUFFIXES = (".txt", ".md")
+logger = logging.getLogger(__name__)
+
+DOCUMENT_SUFFIXES = tuple(READERS)
 METADATA_FILE = "metadata.json"
 BEIR_CORPUS_FILE = "corpus.jsonl"
-
-_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-_INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
-_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$")
-LIST_MARKER = re.compile(r"(?:[-*•·–—]|\d{1,3}[.)])\s+(?=\S)")
-_EMPTY_BULLET = re.compile(r"^[-*•·–—]$")
-# A line counts as a repeated paragraph, rather than a repeated short heading or label, from this length on.
-_MIN_REPEATED_WORDS = 8
-_MAX_HEADING_WORDS = 15
-_MAX_CHROME_CHARS = 120
-
-# Page chrome: lines that belong to the web page around an article, not to the article. Each rule names
-# its reason; they match whole (stripped) lines of at most _MAX_CHROME_CHARS characters.
-_CHROME_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern, re.IGNORECASE))
-    for reason, pattern in (
-        ("newsletter prompt", r"^(sign up|subscribe)\b.*\b(newsletter|updates|mailing list|inbox)\b.*$"),
-        ("comment prompt", r"^(leave a (reply|replay|response|comment)|post a comment|add a comment)\b.*$"),
-        ("comment prompt", r"^(loading\b.*\bcomments\b.*|\d+ comments?|comments?)$"),
-        ("video promo", r"^video of the day$"),
-        ("related-link", r"^(read|learn|see) more\b.*$"),
-        ("related-link", r"^(related|recommended)( (articles?|posts?|reading))?\s*:.*$"),
-        ("image credit", r"^(image|photo|picture|illustration) (credit|source|courtesy)\b.*$"),
-        ("image credit", r"^(credit|photo)\s*:.*$"),
-        ("tag list", r"^tags?\s*:.*$"),
-        ("share prompt", r"^share (this|on)\b.*$"),
-        ("advertisement", r"^advertisement$"),
-    )
-)
-_AUTHOR_BOX = re.compile(r"^(?:the author|about the author|written by|posted by)\s*:?\s+(.{1,60})$", re.IGNORECASE)
-# An image file name glued to the end of a sentence by a scraper, e.g. "...sessions.muscle-twitching-in-thighs".
-_GLUED_SLUG = re.compile(r"(?<=[.!?])[a-z0-9]+(?:-[a-z0-9]+){2,}$")
 
 
 @dataclass(frozen=True)
@@ -60,109 +34,43 @@ class Document:
     text: str
     sha256: str
     publisher: str | None = None
+    page_starts: tuple[int, ...] = ()  # where each page begins in ``text``, for documents with pages (PDF)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def pages(self, start: int, end: int) -> tuple[int, int] | None:
+        """The first and last page (from 1) of ``text[start:end]``; None for a document without pages."""
+        return pages_of(self.page_starts, start, end)
+
+
+def pages_of(page_starts: tuple[int, ...], start: int, end: int) -> tuple[int, int] | None:
+    """The first and last page (from 1) holding characters ``start:end``, given where each page begins."""
+    if not page_starts:
+        return None
+    # bisect_right: an empty page begins where the next one does, and the text there is the next page's
+    return bisect.bisect_right(page_starts, start), bisect.bisect_right(page_starts, max(start, end - 1))
+
 
 @dataclass(frozen=True)
-class Removal:
-    """A line that cleaning removed from a raw text, and why."""
+class SkippedFile:
+    """A file of a corpus folder that could not be a document: its path in the folder, why, and its bytes' sha256."""
 
-    line_number: int
-    text: str
+    source: str
     reason: str
+    sha256: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass(frozen=True)
-class CleanedText:
-    """The cleaned text of a document and what was removed to get it."""
+class Corpus:
+    """What reading a corpus folder gave: its documents, the files it skipped, and how many files it read."""
 
-    text: str
-    removals: tuple[Removal, ...]
-
-
-def normalize_line(line: str) -> str:
-    """Fold every kind of space into one ASCII space, drop invisible characters, strip the ends."""
-    return _SPACES.sub(" ", _INVISIBLE.sub("", line)).strip()
-
-
-def heading_text(line: str) -> str | None:
-    """The heading a single normalised line states, or None when the line reads as body text.
-
-    A Markdown ``#`` line is a heading; so is a short line that starts with a capital letter or digit and
-    does not end like a sentence or a list introduction. Whether it really heads a section also depends on
-    its neighbours, which chunking checks.
-    """
-    markdown = _MARKDOWN_HEADING.match(line)
-    if markdown:
-        return markdown.group(1)
-    if not line or is_list_item(line) or len(line.split()) > _MAX_HEADING_WORDS:
-        return None
-    if not (line[0].isupper() or line[0].isdigit()) or line[-1] in ".,;:!…-–—":
-        return None
-    return line
-
-
-def is_list_item(line: str) -> bool:
-    return bool(LIST_MARKER.match(line))
-
-
-def clean_text(raw: str) -> CleanedText:
-    """Normalise spacing and remove page chrome and verbatim repeated paragraphs from a raw text.
-
-    Rules work on whole lines, so they apply to any scraped article: newsletter and comment prompts,
-    "Video of the Day", "Read more:" links, image credits, tag lists, author boxes, empty bullets, and a
-    paragraph that appears a second time word for word. Blank lines are kept as paragraph breaks.
-    """
-    lines = [normalize_line(line) for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    authors = {m.group(1).casefold() for line in lines if (m := _AUTHOR_BOX.match(line))}
-    removals: list[Removal] = []
-    kept: list[str] = []
-    seen_paragraphs: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        reason = _removal_reason(line, authors, seen_paragraphs)
-        if reason:
-            removals.append(Removal(number, line, reason))
-            continue
-        slug = _GLUED_SLUG.search(line)
-        if slug:
-            removals.append(Removal(number, slug.group(0), "image file name"))
-            line = line[: slug.start()]
-        if len(line.split()) >= _MIN_REPEATED_WORDS:
-            seen_paragraphs.add(line)
-        kept.append(line)
-    return CleanedText(_join_paragraphs(kept), tuple(removals))
-
-
-def _removal_reason(line: str, authors: set[str], seen_paragraphs: set[str]) -> str | None:
-    if not line:
-        return None
-    if _EMPTY_BULLET.match(line):
-        return "empty bullet"
-    if line in seen_paragraphs:
-        return "repeated paragraph"
-    if _AUTHOR_BOX.match(line) or line.casefold() in authors:
-        return "author box"
-    if len(line) <= _MAX_CHROME_CHARS:
-        for reason, pattern in _CHROME_RULES:
-            if pattern.match(line):
-                return reason
-    return None
-
-
-def _join_paragraphs(lines: list[str]) -> str:
-    """Join lines, folding runs of blank lines (left behind by removals, too) into one."""
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    while out and not out[-1]:
-        out.pop()
-    return "\n".join(out)
+    documents: tuple[Document, ...]
+    skipped: tuple[SkippedFile, ...]
+    files: int
 
 
 def slugify(name: str) -> str:
@@ -184,36 +92,83 @@ def bundled_corpus_dir() -> Path:
 
 
 def load_corpus(corpus_dir: str | Path | None = None, *, strict: bool = False) -> tuple[Document, ...]:
-    """Read every ``.txt`` and ``.md`` file directly inside ``corpus_dir`` as a cleaned ``Document``.
+    """The documents of ``corpus_dir`` (see ``read_corpus``), with one ``SkippedDocumentsWarning`` per skipped file."""
+    corpus = read_corpus(corpus_dir, strict=strict)
+    warn_skipped(corpus.skipped)
+    return corpus.documents
+
+
+def read_corpus(corpus_dir: str | Path | None = None, *, strict: bool = False) -> Corpus:
+    """Read every document file in ``corpus_dir`` and its sub-folders as a cleaned ``Document``.
+
+    Document files are ``.txt``, ``.md``, ``.html``/``.htm``, ``.pdf`` and ``.docx`` (see ``readers``);
+    other files, and hidden files and folders, are not documents. A file that cannot be one (empty,
+    binary, in an encoding that cannot be detected, damaged, password-protected, with no text left after
+    cleaning) is skipped and listed in ``Corpus.skipped`` with the reason; with ``strict=True`` any such
+    file refuses the corpus (``CorpusError``). An optional ``metadata.json``
+    (``{"documents": [{"file", "id", "title", "publisher", "sha256"}]}``, ``file`` relative to the folder)
+    names documents and pins their bytes; other files get an id from their path and a title from the file
+    itself (a page's title, a PDF's or Word file's title property, a first-line heading) or their name.
+    Documents come back sorted by path.
 
     A folder in BEIR format (with a ``corpus.jsonl`` of ``{"_id", "title", "text"}`` records) is read
-    from that file instead, one document per record, in file order. An optional ``metadata.json`` (``{"documents": [{"file", "id", "title", "publisher", "sha256"}]}``)
-    names documents and pins their bytes; files it does not list get an id from their file name and a
-    title from their first line. Documents come back sorted by file name.
-
-    A ``corpus.jsonl`` record that cannot be a document (empty text, none left after cleaning, not JSON,
-    not UTF-8, no ``_id`` or ``text``) is left out with one ``SkippedDocumentsWarning`` naming every such
-    record; with ``strict=True`` the corpus is refused instead (``CorpusError``). Files of a plain folder
-    are always checked strictly.
+    from that file instead, one document per record, in file order. A record that cannot be a document
+    (empty text, none left after cleaning, not JSON, not UTF-8, no ``_id`` or ``text``) is left out with
+    one ``SkippedDocumentsWarning`` naming every such record; with ``strict=True`` the corpus is refused.
     """
     folder = Path(corpus_dir) if corpus_dir is not None else bundled_corpus_dir()
     if not folder.is_dir():
-        raise CorpusError(f"corpus folder {folder} does not exist; pass a folder of .txt or .md files")
+        raise CorpusError(f"corpus folder {folder} does not exist; pass a folder of documents ({', '.join(DOCUMENT_SUFFIXES)})")
     if (folder / BEIR_CORPUS_FILE).is_file():
-        return _read_beir_corpus(folder / BEIR_CORPUS_FILE, strict)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in DOCUMENT_SUFFIXES and p.is_file())
+        return Corpus(_read_beir_corpus(folder / BEIR_CORPUS_FILE, strict), (), 1)
+    files = _document_files(folder)
     if not files:
-        raise CorpusError(f"corpus folder {folder} has no .txt or .md files; add documents or pass another folder")
+        raise CorpusError(f"corpus folder {folder} has no documents ({', '.join(DOCUMENT_SUFFIXES)} files); add some or pass another folder")
     metadata = _read_metadata(folder)
-    unknown = set(metadata) - {p.name for p in files}
+    unknown = set(metadata) - set(files)
     if unknown:
         raise CorpusError(
             f"{folder / METADATA_FILE} lists files that are not in the folder: {', '.join(sorted(unknown))}; "
             "remove those entries or restore the files"
         )
-    documents = tuple(_read_document(path, metadata.get(path.name, {})) for path in files)
-    _check_unique_ids(documents, folder)
-    return documents
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    for source, path in files.items():
+        read = _read_document(path, source, metadata.get(source, {}))
+        if isinstance(read, Document):
+            documents.append(read)
+        else:
+            skipped.append(read)
+    if skipped and strict:
+        raise CorpusError(
+            f"{folder} has {len(skipped)} files that cannot be documents: {_listed(skipped)}; mend or remove them, "
+            "or drop strict=True (--strict) to skip them with a warning"
+        )
+    if not documents:
+        raise CorpusError(f"none of the {len(skipped)} document files in {folder} could be read: {_listed(skipped)}; mend them or pass another folder")
+    _check_unique_ids(tuple(documents), folder)
+    return Corpus(tuple(documents), tuple(skipped), len(files))
+
+
+def warn_skipped(skipped: tuple[SkippedFile, ...]) -> None:
+    """One ``SkippedDocumentsWarning`` per skipped file, naming it and why."""
+    for file in skipped:
+        warnings.warn(f"skipped {file.source}: {file.reason}. It is not in the index; mend or remove it, or pass "
+                      "strict=True (--strict) to refuse such a folder", SkippedDocumentsWarning, stacklevel=3)
+
+
+def _listed(skipped: list[SkippedFile]) -> str:
+    return "; ".join(f"{file.source} ({file.reason})" for file in skipped)
+
+
+def _document_files(folder: Path) -> dict[str, Path]:
+    """The folder's document files by their path in it (``/``-separated), sorted; hidden ones left out."""
+    found = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if path.suffix.lower() in READERS and path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            found[relative.as_posix()] = path
+    return dict(sorted(found.items()))
 
 
 def _read_beir_corpus(path: Path, strict: bool) -> tuple[Document, ...]:
@@ -292,7 +247,7 @@ def _read_metadata(folder: Path) -> dict[str, dict[str, Any]]:
         ) from exc
 
 
-def _read_document(path: Path, metadata: dict[str, Any]) -> Document:
+def _read_document(path: Path, source: str, metadata: dict[str, Any]) -> Document | SkippedFile:
     raw_bytes = path.read_bytes()
     sha256 = hashlib.sha256(raw_bytes).hexdigest()
     expected = metadata.get("sha256")
@@ -302,20 +257,39 @@ def _read_document(path: Path, metadata: dict[str, Any]) -> Document:
             f"{expected[:12]}…); restore the file or update its sha256 in {METADATA_FILE}"
         )
     try:
-        raw = raw_bytes.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path} is not UTF-8 text ({exc}); convert it to UTF-8") from exc
-    text = clean_text(raw).text
+        read = read_file(path)
+    except UnreadableFile as exc:
+        return SkippedFile(source, str(exc), sha256)
+    except ImportError as exc:
+        raise CorpusError(f"reading {source} needs {exc.name}, which is not installed; reinstall spasmqa") from exc
+    except Exception as exc:  # noqa: BLE001 - a reader library failing on one odd file must not stop the folder
+        return SkippedFile(source, f"could not be read ({type(exc).__name__}: {exc})", sha256)
+    if read.encoding not in (None, "utf-8"):
+        logger.info("read %s as %s", source, read.encoding)
+    text, page_starts = _cleaned_pages(read.pages)
     if not text:
-        raise CorpusError(f"{path} has no text left after cleaning; remove it from the corpus folder")
+        return SkippedFile(source, "no text left after cleaning" if any(p.strip() for p in read.pages) else "no text", sha256)
     return Document(
-        doc_id=metadata.get("id") or slugify(path.stem) or sha256[:12],
-        title=metadata.get("title") or _title_from_text(text) or path.stem,
-        source=path.name,
+        doc_id=metadata.get("id") or slugify(str(Path(source).with_suffix(""))) or sha256[:12],
+        title=metadata.get("title") or read.title or _title_from_text(text) or path.stem,
+        source=source,
         text=text,
         sha256=sha256,
         publisher=metadata.get("publisher"),
+        page_starts=page_starts if read.paged else (),
     )
+
+
+def _cleaned_pages(pages: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
+    """The pages cleaned one by one and joined as paragraphs, and where each begins in the joined text."""
+    text, starts = "", []
+    for page in pages:
+        cleaned = clean_text(page).text
+        if cleaned and text:
+            text += "\n\n"
+        starts.append(len(text))
+        text += cleaned
+    return text, tuple(starts)
 
 
 def find_document(documents: tuple[Document, ...], doc_id: str) -> Document:

@@ -59,11 +59,24 @@ def passage_scores(passage: Passage) -> str:
     return f"relevance {passage.rerank_score:.2f}, similarity {passage.score:.3f}"
 
 
+def page_label(page: tuple[int, int] | None) -> str:
+    """``"page 3 · "``, ``"pages 3–4 · "``, or nothing for a passage of a document without pages."""
+    if page is None:
+        return ""
+    first, last = page
+    return f"page {first} · " if first == last else f"pages {first}–{last} · "
+
+
+def passage_place(passage: Passage) -> str:
+    """Where the passage is: its document, file, pages (of a PDF) and characters."""
+    return f"{passage.doc_id} · {passage.source} · {page_label(passage.page)}chars {passage.start}-{passage.end}"
+
+
 def passage_text(passage: Passage, width: int = 100, mark: bool = True) -> str:
     """A passage as ``spasmqa ask`` prints it; ``mark=False`` leaves its highlight unmarked."""
     lines = [
         f"{passage.rank}. {passage_heading(passage)}   ({passage_scores(passage)})",
-        f"   {passage.doc_id} · {passage.source} · chars {passage.start}-{passage.end}",
+        f"   {passage_place(passage)}",
     ]
     for line in marked_text(passage, mark).split("\n"):
         lines.append(textwrap.fill(line, width=width, initial_indent="   | ", subsequent_indent="   |   ") or "   |")
@@ -107,7 +120,7 @@ def passage_html(passage: Passage, mark: bool = True) -> str:
         f"<div><b>{passage.rank}. {html.escape(passage_heading(passage))}</b> "
         f"<span style='color:#555'>{passage_scores(passage)}</span></div>"
         f"<div style='font-size:0.85em;color:#555'>{html.escape(passage.doc_id)} · "
-        f"{html.escape(passage.source)} · chars {passage.start}–{passage.end}</div>"
+        f"{html.escape(passage.source)} · {page_label(passage.page)}chars {passage.start}–{passage.end}</div>"
         f"<div style='margin-top:0.3em'>{marked_html(passage.text, passage.start, spans, _HIGHLIGHT_STYLE)}</div>"
         f"{also}</div>"
     )
@@ -125,6 +138,37 @@ def answer_html(answer: Answer) -> str:
         f"{status}{''.join(passage_html(p, mark=answer.answerable) for p in answer)}"
         f"<div style='{_NOTICE_STYLE}'>{html.escape(answer.notice)}</div></div>"
     )
+
+
+def checked_span(document: Document, start: int | None, end: int | None) -> tuple[int, int] | None:
+    """``(start, end)`` when both mark characters of ``document``, None when neither is given; else ``QueryError``."""
+    if start is None and end is None:
+        return None
+    if start is None or end is None or not 0 <= start < end <= len(document.text):
+        raise QueryError(
+            f"start and end mark a span of {document.doc_id!r}: give both, with 0 <= start < end <= "
+            f"{len(document.text)} (its length); got start={start}, end={end}"
+        )
+    return start, end
+
+
+def document_text(document: Document, span: tuple[int, int] | None = None, context: int = 600, width: int = 100) -> str:
+    """A document as ``spasmqa show`` prints it: whole, or the paragraphs around ``span`` with it marked ``»…«``."""
+    text = document.text
+    heading = [document.title, f"{document.doc_id} · {document.source} · {len(text)} chars"]
+    if span is None:
+        shown = text
+    else:
+        start, end = span
+        heading[1] += f" · {page_label(document.pages(start, end))}chars {start}-{end} marked »…«"
+        before = text.rfind("\n\n", 0, max(0, start - context))  # whole paragraphs: from the start of one
+        first = 0 if before == -1 else before + 2
+        last = text.find("\n\n", min(len(text), end + context))
+        last = len(text) if last == -1 else last
+        shown = ("…\n" if first > 0 else "") + text[first:start] + "»" + text[start:end] + "«" + text[end:last]
+        shown += "\n…" if last < len(text) else ""
+    body = [textwrap.fill(line, width=width) if line else "" for line in shown.strip("\n").split("\n")]
+    return "\n".join(heading + [""] + body)
 
 
 def in_document(passage: Passage, document: Document) -> Html:

@@ -53,7 +53,8 @@ class Passage:
     ``fusion_score`` what the mode ranked by (the cosine, the BM25 score, or the reciprocal-rank-fusion
     score), ``rerank_score`` the cross-encoder's logit for it (None when not reranked, or ranked below
     the reranking depth). ``highlights`` are the answering sentence(s); ``also_in`` lists near-identical passages of
-    other documents that were folded into this one.
+    other documents that were folded into this one. ``page`` is the first and last page of the passage in a
+    document with pages (a PDF), None in one without.
     """
 
     rank: int
@@ -71,6 +72,7 @@ class Passage:
     rerank_score: float | None = None
     highlights: tuple[Highlight, ...] = ()
     also_in: tuple[SourceSpan, ...] = ()
+    page: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

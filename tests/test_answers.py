@@ -50,7 +50,7 @@ def test_answer_to_dict_is_json(index: spasmqa.Index) -> None:
     }
     assert set(record["passages"][0]) == {
         "rank", "score", "text", "doc_id", "title", "source", "section", "start", "end", "chunk_id",
-        "lexical_score", "fusion_score", "rerank_score", "highlights", "also_in",
+        "lexical_score", "fusion_score", "rerank_score", "highlights", "also_in", "page",
     }
     assert set(record["passages"][0]["highlights"][0]) == {"start", "end", "text", "score"}
 

@@ -11,7 +11,8 @@ HEAVY_MODULES = ("torch", "sentence_transformers", "transformers", "faiss", "num
 def test_public_surface_is_small_and_sorted() -> None:
     assert spasmqa.__all__ == sorted(spasmqa.__all__)
     assert set(spasmqa.__all__) == {
-        "Answer", "BuildSummary", "ChunkSettings", "Document", "Index", "Passage", "RetrievalSettings", "SpasmqaError",
+        "Answer", "BuildSummary", "ChunkSettings", "Document", "Index", "Passage", "RetrievalSettings", "SkippedDocumentsWarning",
+        "SpasmqaError",
         "__version__", "abstention", "ask", "build", "build_with_summary", "default_index", "documents", "evaluate",
         "evaluation", "get_document", "in_document", "load", "retrieval",
     }

@@ -17,7 +17,8 @@ from spasmqa.chunking import (
     parse_blocks,
     split_sentences,
 )
-from spasmqa.corpus import Document, clean_text
+from spasmqa.cleaning import clean_text
+from spasmqa.corpus import Document
 from spasmqa.errors import ChunkingError
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spasmqa.corpus import Document, bundled_corpus_dir, clean_text, load_corpus, slugify
+from spasmqa.cleaning import clean_text
+from spasmqa.corpus import Document, bundled_corpus_dir, load_corpus, slugify
 from spasmqa.errors import CorpusError, SkippedDocumentsWarning
 
 CHROME = (
@@ -116,9 +117,9 @@ def test_slugify() -> None:
 @pytest.mark.parametrize(
     ("files", "message"),
     [
-        ({}, "has no .txt or .md files"),
-        ({"a.txt": b"\xff\xfe\x00bad"}, "is not UTF-8"),
-        ({"a.txt": b"Leave a Reply\n"}, "no text left after cleaning"),
+        ({}, r"has no documents \(.txt, .md, .markdown, .html, .htm, .pdf, .docx files\)"),
+        ({"ignored.json": b"{}"}, "has no documents"),
+        ({"a.txt": b"Leave a Reply\n"}, r"none of the 1 document files .* could be read: a.txt \(no text left after cleaning\)"),
         ({"a b.txt": b"One.", "a-b.txt": b"Two."}, "both get the id 'a-b'"),
         (
             {"a.txt": b"Text.", "metadata.json": b'{"documents": [{"file": "a.txt", "id": "a", "sha256": "00"}]}'},

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from spasmqa._version import __version__
 from spasmqa.answers import Index
 from spasmqa.corpus import Document
+from spasmqa.display import checked_span
 from spasmqa.errors import (
     AnswerTimeoutError,
     CorpusError,
@@ -135,7 +136,7 @@ def create_app(index: Index, settings: Optional[ServerSettings] = None) -> FastA
     @app.get("/documents/{doc_id}", response_model=DocumentText, summary="One document's text, a span marked")
     def document(doc_id: str, start: int | None = None, end: int | None = None) -> DocumentText:
         found = index.get_document(doc_id)
-        span = _span(found, start, end)
+        span = checked_span(found, start, end)
         marked = None if span is None else Span(start=span[0], end=span[1], text=found.text[span[0] : span[1]])
         return DocumentText(**_summary(found).model_dump(), text=found.text, span=marked)
 
@@ -189,7 +190,7 @@ def create_app(index: Index, settings: Optional[ServerSettings] = None) -> FastA
     @app.get("/view/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
     def view(doc_id: str, start: int | None = None, end: int | None = None, q: str = "") -> HTMLResponse:
         found = index.get_document(doc_id)
-        start, end = _span(found, start, end) or (None, None)
+        start, end = checked_span(found, start, end) or (None, None)
         body = page.document_view(found, start, end, question=q)
         return HTMLResponse(page.page(body, title=f"{found.title} · spasmqa", question=q, documents=count))
 
@@ -214,17 +215,6 @@ def _summary(document: Document) -> DocumentSummary:
         doc_id=document.doc_id, title=document.title, source=document.source, publisher=document.publisher,
         chars=len(document.text),
     )
-
-
-def _span(document: Document, start: int | None, end: int | None) -> tuple[int, int] | None:
-    if start is None and end is None:
-        return None
-    if start is None or end is None or not 0 <= start < end <= len(document.text):
-        raise QueryError(
-            f"start and end mark a span of {document.doc_id!r}: give both, with 0 <= start < end <= "
-            f"{len(document.text)} (its length); got start={start}, end={end}"
-        )
-    return start, end
 
 
 def status_of(exc: SpasmqaError) -> int:

@@ -11,7 +11,7 @@ import html
 from urllib.parse import quote, urlencode
 
 from spasmqa.corpus import Document
-from spasmqa.display import marked_html, passage_heading, passage_scores
+from spasmqa.display import marked_html, page_label, passage_heading, passage_scores
 from spasmqa.results import NOTICE, Answer, Passage
 
 _HIGHLIGHT = "font-weight:600"  # the colour comes from page.css; bold keeps the mark visible without colour
@@ -80,7 +80,7 @@ def _passage_item(passage: Passage, question: str, *, mark: bool) -> str:
     return (
         f'<li class="passage"><h3>{passage.rank}. {html.escape(passage_heading(passage))}</h3>'
         f'<p class="meta">{html.escape(passage_scores(passage))} · {html.escape(passage.source)} · '
-        f"chars {passage.start}–{passage.end}</p>"
+        f"{page_label(passage.page)}chars {passage.start}–{passage.end}</p>"
         f'<p class="text">{marked_html(passage.text, passage.start, spans, _HIGHLIGHT)}</p>{also_list}'
         f'<p><a class="in-document" href="{_view_link(passage.doc_id, passage.start, passage.end, question)}">'
         f'Show it in the document<span class="visually-hidden">: {html.escape(passage.title)}</span></a></p></li>'

@@ -13,7 +13,7 @@ from typing import Any
 from spasmqa._version import __version__
 from spasmqa.abstention import AnswerabilityModel
 from spasmqa.chunking import Chunk, ChunkSettings
-from spasmqa.corpus import Document
+from spasmqa.corpus import Document, SkippedFile
 from spasmqa.embedding import FINGERPRINT_TOLERANCE, Embedder
 from spasmqa.errors import (
     ChunkingError,
@@ -25,7 +25,7 @@ from spasmqa.errors import (
 )
 from spasmqa.store.vectors import SearchIndexSpec
 
-FORMAT_VERSION = 5  # 5: the store (FAISS files or a Milvus collection); 4: answerability models
+FORMAT_VERSION = 6  # 6: documents' pages, skipped files; 5: the store (FAISS files or a Milvus collection); 4: answerability models
 MANIFEST_FILE = "manifest.json"
 FAISS_FILE = "index.faiss"
 SENTENCES_FILE = "sentences.faiss"
@@ -44,6 +44,7 @@ class DocumentInfo:
     sha256: str
     text_sha256: str
     chars: int
+    page_starts: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, document: Document) -> DocumentInfo:
@@ -55,6 +56,7 @@ class DocumentInfo:
             sha256=document.sha256,
             text_sha256=sha256_text(document.text),
             chars=len(document.text),
+            page_starts=document.page_starts,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +115,7 @@ class Manifest:
     metric: str = "inner_product"
     search_index: SearchIndexSpec = SearchIndexSpec()
     store: StoreInfo = StoreInfo()
+    skipped: tuple[SkippedFile, ...] = ()  # files of the corpus folder that could not be documents
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -125,7 +128,8 @@ class Manifest:
         fields = dict(record)
         fields["fingerprint"] = tuple(fields["fingerprint"])
         fields["chunking"] = ChunkSettings(**fields["chunking"])
-        fields["documents"] = tuple(DocumentInfo(**doc) for doc in fields["documents"])
+        fields["documents"] = tuple(DocumentInfo(**{**doc, "page_starts": tuple(doc["page_starts"])}) for doc in fields["documents"])
+        fields["skipped"] = tuple(SkippedFile(**file) for file in fields["skipped"])
         fields["search_index"] = SearchIndexSpec(**fields["search_index"])
         fields["store"] = StoreInfo(**fields["store"])
         fields["answerability"] = tuple(AnswerabilityModel.from_dict(entry) for entry in fields["answerability"])
