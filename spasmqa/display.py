@@ -186,7 +186,7 @@ def in_document(passage: Passage, document: Document) -> Html:
     after = marked_html(text[passage.end :], passage.end, [], "")
     return Html(
         f"<div style='{_BOX_STYLE}'><div style='font-size:1.1em'><b>{html.escape(document.title)}</b></div>"
-        f"<div style='font-size:0.85em;color:#555'>{html.escape(document.source)} · chars {passage.start}–{passage.end} "
+        f"<div style='font-size:0.85em;color:#555'>{html.escape(document.source)} · {page_label(passage.page)}chars {passage.start}–{passage.end} "
         f"marked, answering sentence in bold</div>"
         f"<div style='margin-top:0.5em'>{before}<span style='{_PASSAGE_STYLE}'>{inside}</span>{after}</div></div>"
     )

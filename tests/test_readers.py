@@ -312,3 +312,10 @@ def test_the_command_line_lists_what_it_skipped(tmp_path: Path, spasmqa_home: Pa
     assert "spasmqa: warning: skipped empty.txt: empty file" in done.stderr
     strict = subprocess.run(command + ["--strict"], capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=600)
     assert strict.returncode != 0 and "has 2 files that cannot be documents" in strict.stderr
+    start = TEXT.index("calf cramps")
+    show = [sys.executable, "-m", "spasmqa", "show", "notes", "--index", str(tmp_path / "index"), "--start", str(start)]
+    shown = subprocess.run(show + ["--end", str(start + 11)], capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=600)
+    assert shown.returncode == 0, shown.stderr
+    assert "notes · notes.txt" in shown.stdout and "a café owner's »calf cramps« at 3 a.m." in shown.stdout
+    wrong = subprocess.run(show + ["--end", "100000"], capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=600)
+    assert wrong.returncode != 0 and "0 <= start < end <=" in wrong.stderr

@@ -105,7 +105,7 @@ def document_view(document: Document, start: int | None, end: int | None, questi
         inside = marked_html(text[start:end], start, [], "")
         shown = f'{marked_html(text[:start], 0, [], "")}<mark id="passage" class="span">{inside}</mark>{marked_html(text[end:], end, [], "")}'
     back = f'/?{urlencode({"q": question})}' if question else "/"
-    where = f" · chars {start}–{end} marked" if start is not None else ""
+    where = f" · {page_label(document.pages(start, end))}chars {start}–{end} marked" if start is not None and end is not None else ""
     return (
         f'<article class="document"><p><a href="{html.escape(back)}">← Back to the answers</a></p>'
         f"<h1>{html.escape(document.title)}</h1>"
