@@ -32,7 +32,15 @@ def read_html(path: Path) -> ReadText:
     blocks = _blocks(lxml.html.fromstring(summary)) if summary.strip() else []
     if not blocks:
         raise UnreadableFile("no article text found in the page")
-    return ReadText(("\n\n".join(blocks),), title=page.short_title().strip() or None)
+    return ReadText(("\n\n".join(blocks),), title=_title(page.short_title().strip(), blocks))
+
+
+def _title(page_title: str, blocks: list[str]) -> str | None:
+    """The page's title; the article's own first heading when the page title is that heading plus the site's name."""
+    heading = next((block.lstrip("#").strip() for block in blocks if block.startswith("#")), None)
+    if heading and page_title.startswith(heading) and len(page_title) > len(heading):
+        return heading
+    return page_title or heading
 
 
 def _blocks(root: Any) -> list[str]:
