@@ -2,10 +2,10 @@
 
 A PDF has no paragraphs, only positioned lines. A line starts a new paragraph when the space above it
 is clearly more than the page's usual line spacing or its letters are of another size (a heading).
-PDFium marks a word hyphenated at a line end (``\\x02``); the halves are joined, keeping the hyphen only
-when the document also writes that word with one elsewhere ("well-known"). Lines that open or close most
-pages alike once their digits are ignored ("Page 3 of 9", a running title) are running headers and
-footers, and are dropped.
+PDFium marks a word hyphenated at a line end (U+0002 or U+FFFE); the halves are joined, keeping the
+hyphen only when the document also writes that word with one elsewhere ("well-known"). A line among the
+two at either end of a page whose text recurs there on most pages (a running title), or the outermost line
+when only its numbers differ ("Page 3 of 9"), is a running header or footer, and is dropped.
 """
 
 from __future__ import annotations
