@@ -15,6 +15,7 @@ from typing import NoReturn
 from spasmqa._version import __version__
 from spasmqa.results import Answer
 from spasmqa.retrieval import DEFAULT_MODE, MODES
+from spasmqa.corpus import listed
 from spasmqa.display import answer_text, checked_span, document_text
 from spasmqa.errors import ServeError, SpasmqaError, SpasmqaWarning
 from spasmqa.server.settings import ServerSettings
@@ -149,7 +150,7 @@ def _run_build(args: argparse.Namespace) -> None:
         strict=args.strict, store=args.store,
     )
     rate = f"  ({summary.chunks_per_second:.0f} chunks/s embedded)" if summary.embedded else ""
-    skipped = f", skipped {len(summary.skipped)}: " + "; ".join(f"{f.source} ({f.reason})" for f in summary.skipped) if summary.skipped else ""
+    skipped = f", skipped {len(summary.skipped)}: {listed(summary.skipped)}" if summary.skipped else ""
     print(
         f"built index at {summary.path}\n"
         f"  built from {summary.files} files{skipped}\n"

@@ -10,6 +10,7 @@ import re
 import unicodedata
 import warnings
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +142,11 @@ def read_corpus(corpus_dir: str | Path | None = None, *, strict: bool = False) -
             skipped.append(read)
     if skipped and strict:
         raise CorpusError(
-            f"{folder} has {len(skipped)} files that cannot be documents: {_listed(skipped)}; mend or remove them, "
+            f"{folder} has {len(skipped)} files that cannot be documents: {listed(skipped)}; mend or remove them, "
             "or drop strict=True (--strict) to skip them with a warning"
         )
     if not documents:
-        raise CorpusError(f"none of the {len(skipped)} document files in {folder} could be read: {_listed(skipped)}; mend them or pass another folder")
+        raise CorpusError(f"none of the {len(skipped)} document files in {folder} could be read: {listed(skipped)}; mend them or pass another folder")
     _check_unique_ids(tuple(documents), folder)
     return Corpus(tuple(documents), tuple(skipped), len(files))
 
@@ -157,7 +158,8 @@ def warn_skipped(skipped: tuple[SkippedFile, ...]) -> None:
                       "strict=True (--strict) to refuse such a folder", SkippedDocumentsWarning, stacklevel=3)
 
 
-def _listed(skipped: list[SkippedFile]) -> str:
+def listed(skipped: Sequence[SkippedFile]) -> str:
+    """``a.pdf (reason); b.txt (reason)``: how errors, warnings and the build report name skipped files."""
     return "; ".join(f"{file.source} ({file.reason})" for file in skipped)
 
 
@@ -220,14 +222,14 @@ def _beir_record(path: Path, number: int, line: str) -> Document:
 def _check_skipped(path: Path, skipped: list[str], strict: bool) -> None:
     if not skipped:
         return
-    listed = "; ".join(skipped)
+    named = "; ".join(skipped)
     if strict:
         raise CorpusError(
-            f"{path} has {len(skipped)} records that cannot be documents: {listed}; give them text or remove "
+            f"{path} has {len(skipped)} records that cannot be documents: {named}; give them text or remove "
             "them, or drop strict=True (--strict) to leave them out with a warning"
         )
     warnings.warn(
-        f"{path}: left out {len(skipped)} records that cannot be documents: {listed}. They are not in the index; "
+        f"{path}: left out {len(skipped)} records that cannot be documents: {named}. They are not in the index; "
         "give them text or remove them, or pass strict=True (--strict) to refuse such a corpus",
         SkippedDocumentsWarning,
     )

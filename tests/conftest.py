@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -67,6 +68,11 @@ def subprocess_env(home: Path) -> dict[str, str]:
     env["SPASMQA_HOME"] = str(home)
     env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     return env
+
+
+def run_command(command: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` run from the checkout with ``home`` as SPASMQA_HOME, its output captured as text."""
+    return subprocess.run(command, capture_output=True, text=True, env=subprocess_env(home), cwd=REPO, timeout=600)
 
 
 def free_port() -> int:

@@ -20,14 +20,10 @@ import pytest
 import spasmqa
 from spasmqa.errors import CollectionMismatchError, StoreError, StoreUnavailableError
 from spasmqa.evaluation import load_questions
-from tests.conftest import REPO, free_port, subprocess_env
+from tests.conftest import free_port, run_command as run
 
 pymilvus = pytest.importorskip("pymilvus", reason="the Milvus store's tests need `pip install 'spasmqa[milvus]'`")
 MILVUS_LITE = Path(sys.executable).parent / "milvus-lite"
-
-
-def run(command: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, env=subprocess_env(home), cwd=REPO, timeout=600)
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import spasmqa
 from spasmqa.corpus import Document, load_corpus, pages_of, read_corpus
 from spasmqa.errors import CorpusError, SkippedDocumentsWarning
-from tests.conftest import REPO, subprocess_env
+from tests.conftest import run_command
 
 PAGE_CHROME = (
     "Accept all cookies",
@@ -306,16 +305,16 @@ def test_the_command_line_lists_what_it_skipped(tmp_path: Path, spasmqa_home: Pa
     (folder / "empty.txt").write_bytes(b"")
     write_pdf(folder / "locked.pdf", password="secret")
     command = [sys.executable, "-m", "spasmqa", "build", "--corpus", str(folder), "--out", str(tmp_path / "index")]
-    done = subprocess.run(command, capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=600)
+    done = run_command(command, spasmqa_home)
     assert done.returncode == 0, done.stderr
     assert "built from 4 files, skipped 2: empty.txt (empty file); locked.pdf (password-protected" in done.stdout
     assert "spasmqa: warning: skipped empty.txt: empty file" in done.stderr
-    strict = subprocess.run(command + ["--strict"], capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=600)
+    strict = run_command(command + ["--strict"], spasmqa_home)
     assert strict.returncode != 0 and "has 2 files that cannot be documents" in strict.stderr
     start = TEXT.index("calf cramps")
     show = [sys.executable, "-m", "spasmqa", "show", "notes", "--index", str(tmp_path / "index"), "--start", str(start)]
-    shown = subprocess.run(show + ["--end", str(start + 11)], capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=600)
+    shown = run_command(show + ["--end", str(start + 11)], spasmqa_home)
     assert shown.returncode == 0, shown.stderr
     assert "notes · notes.txt" in shown.stdout and "a café owner's »calf cramps« at 3 a.m." in shown.stdout
-    wrong = subprocess.run(show + ["--end", "100000"], capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=600)
+    wrong = run_command(show + ["--end", "100000"], spasmqa_home)
     assert wrong.returncode != 0 and "0 <= start < end <=" in wrong.stderr
