@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import sys
+import tomllib
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import spasmqa
 from tests.conftest import REPO
@@ -128,3 +134,42 @@ def test_the_notebooks_use_only_the_public_surface() -> None:
         code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         reached |= set(re.findall(r"\bfrom spasmqa\.(\w+)", code)) | set(re.findall(r"\bspasmqa\.(\w+)", code))
     assert reached and reached <= set(spasmqa.__all__), reached - set(spasmqa.__all__)
+
+
+# Modules that run only with an extra installed, and the extra that brings their imports.
+EXTRA_OF_MODULE = {"spasmqa.server": "serve", "spasmqa.store.milvus_client": "milvus", "spasmqa.store.milvus_write": "milvus"}
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """The top-level names of the modules outside spasmqa and the standard library that ``path`` imports when it runs."""
+    names = set()
+    for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"spasmqa", "__future__"}
+
+
+def declared_requirements() -> dict[str, set[str]]:
+    """The distributions pyproject.toml names, by group: "core" and each extra."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    groups = {"core": project["dependencies"], **project["optional-dependencies"]}
+    return {group: {canonicalize_name(Requirement(line).name) for line in lines} for group, lines in groups.items()}
+
+
+def test_every_import_is_a_declared_dependency_of_its_group() -> None:
+    """A module spasmqa imports must be installed by ``pip install spasmqa`` (or by the extra its feature needs),
+    not only by the dev extra the tests run with."""
+    distributions = importlib.metadata.packages_distributions()
+    declared = declared_requirements()
+    undeclared = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        extra = next((extra for prefix, extra in EXTRA_OF_MODULE.items() if module.startswith(prefix)), None)
+        allowed = declared["core"] | declared.get(extra, set())
+        for name in third_party_imports(path):
+            providers = {canonicalize_name(dist) for dist in distributions.get(name, [name])}
+            if not providers & allowed:
+                undeclared[f"{module} imports {name}"] = sorted(providers)
+    assert not undeclared, f"declare each in pyproject.toml, in dependencies or in its module's extra: {undeclared}"
