@@ -156,6 +156,8 @@ class Embedder:
         The export is kept only if every one of ``check_texts`` gets a vector within ``ONNX_TOLERANCE``
         cosine of the model's; a model whose architecture or pooling does not export is skipped (logged).
         """
+        import numpy as np
+
         if self._query_cache is None:
             return False
         self._query_encoder_checked = False  # look again on the next question: the export is (or will be) there
@@ -166,7 +168,12 @@ class Embedder:
         staging = Path(tempfile.mkdtemp(prefix=f".{self._query_cache.name}.staging-", dir=self._query_cache.parent))
         try:
             _export_onnx(self.model, staging, self.model_id, self.max_seq_length)
-            exported = OnnxQueryEncoder(staging, self.max_seq_length).encode(check_texts)
+            encoder = OnnxQueryEncoder(staging, self.max_seq_length)
+            # a few passages per run: 64 passage-long inputs in one run made ONNX Runtime's arena grow by
+            # ~600 MB, doubling the peak memory of a first build
+            exported = np.vstack([
+                encoder.encode(check_texts[i : i + ONNX_CHECK_BATCH]) for i in range(0, len(check_texts), ONNX_CHECK_BATCH)
+            ])
             reference = self.encode(check_texts)
             worst = float(1.0 - (exported * reference).sum(axis=1).min())
             if worst > ONNX_TOLERANCE:
@@ -186,6 +193,7 @@ class Embedder:
 ONNX_FILE = "model.onnx"
 ONNX_META = "meta.json"
 ONNX_TOLERANCE = 1e-4
+ONNX_CHECK_BATCH = 8
 
 
 def _export_onnx(model: Any, folder: Path, model_id: str, max_seq_length: int) -> None:

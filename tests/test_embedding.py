@@ -78,3 +78,30 @@ def test_a_damaged_export_falls_back_to_the_model(index: spasmqa.Index, tmp_path
         vectors = embedder.encode_queries(["cramps"])
     assert "ignoring the ONNX query encoder" in caplog.text
     np.testing.assert_allclose(vectors, embedder.encode(["cramps"]))
+
+
+def test_an_export_is_kept_only_if_every_check_text_gets_the_model_s_vector(
+    index: spasmqa.Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check covers every text, in the batches it runs them in: 20 texts are 3 batches of 8, and the one
+    text the tolerance is set to fail sits in the last."""
+    from spasmqa import embedding
+
+    texts = [chunk.embedding_input for chunk in index.chunks[:20]]
+    altered = texts[-1] + " plus a word"
+
+    def export_with_one_wrong_vector(self: OnnxQueryEncoder, batch: list[str]) -> np.ndarray:
+        return index.embedder.encode([altered if text == texts[-1] else text for text in batch])
+
+    monkeypatch.setattr(OnnxQueryEncoder, "encode", export_with_one_wrong_vector)
+    cache = tmp_path / "onnx"
+    embedder = Embedder(query_cache=cache)
+    embedder._model = index.embedder.model  # the same model object: no second load
+    worst = 1.0 - float(index.embedder.encode([texts[-1]])[0] @ index.embedder.encode([altered])[0])
+    monkeypatch.setattr(embedding, "ONNX_TOLERANCE", worst / 2)
+    with caplog.at_level("WARNING", logger="spasmqa"):
+        assert not embedder.export_query_encoder(texts)
+    assert "differs from the model" in caplog.text
+    assert list(tmp_path.iterdir()) == []  # neither the export nor its staging folder is left
+    monkeypatch.setattr(embedding, "ONNX_TOLERANCE", worst * 2)
+    assert embedder.export_query_encoder(texts) and (cache / "meta.json").is_file()
