@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -70,9 +71,23 @@ def subprocess_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_command(command: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    """``command`` run from the checkout with ``home`` as SPASMQA_HOME, its output captured as text."""
-    return subprocess.run(command, capture_output=True, text=True, env=subprocess_env(home), cwd=REPO, timeout=600)
+def run_command(
+    command: list[str], home: Path, *, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run from ``cwd`` with ``home`` as SPASMQA_HOME (and ``env`` on top), its output captured as text."""
+    return subprocess.run(
+        command, capture_output=True, text=True, env=subprocess_env(home) | (env or {}), cwd=cwd, timeout=timeout
+    )
+
+
+def spasmqa_command(*args: str) -> list[str]:
+    """The ``spasmqa`` command line with ``args``, run by this interpreter."""
+    return [sys.executable, "-m", "spasmqa", *args]
+
+
+def python_code(code: str) -> list[str]:
+    """A command that runs ``code`` in a new process of this interpreter."""
+    return [sys.executable, "-c", code]
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ import hashlib
 import json
 import math
 import statistics
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -38,7 +37,7 @@ from spasmqa.evaluation import (
     held_out_questions_path,
 )
 from spasmqa.metrics import Span
-from tests.conftest import subprocess_env
+from tests.conftest import REPO, run_command, spasmqa_command
 
 
 @pytest.fixture(scope="session")
@@ -298,16 +297,14 @@ def test_strict_refuses_a_beir_corpus_with_empty_records(beir_folder: Path, spas
     with pytest.raises(CorpusError, match=r"2 records that cannot be documents: line 2 \(e1\): empty text; line 5 \(e2\)"):
         evaluate_beir(beir_folder, strict=True)
     for command in (["eval", "--beir", str(beir_folder), "--strict"], ["build", "--corpus", str(beir_folder), "--strict"]):
-        result = subprocess.run([sys.executable, "-m", "spasmqa", *command], capture_output=True, text=True,
-                                env=subprocess_env(spasmqa_home), timeout=600)
+        result = run_command(spasmqa_command(*command), spasmqa_home)
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr.startswith("spasmqa: error: ") and result.stderr.count("\n") == 1
         assert "(e1): empty text" in result.stderr and "drop strict=True (--strict)" in result.stderr
 
 
 def test_the_build_command_warns_of_skipped_records_in_one_line(beir_folder: Path, spasmqa_home: Path, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "spasmqa", "build", "--corpus", str(beir_folder), "--out", str(tmp_path / "i")],
-                            capture_output=True, text=True, env=subprocess_env(spasmqa_home), timeout=600)
+    result = run_command(spasmqa_command("build", "--corpus", str(beir_folder), "--out", str(tmp_path / "i")), spasmqa_home)
     assert result.returncode == 0, result.stderr
     warning = [line for line in result.stderr.splitlines() if line.startswith("spasmqa: warning: ")]
     assert len(warning) == 1 and "(e1): empty text" in warning[0]
@@ -333,9 +330,8 @@ def test_eval_command_prints_tables_and_writes_json(index: spasmqa.Index, spasmq
     out, subset = tmp_path / "report.json", tmp_path / "some.jsonl"
     lines = default_questions_path().read_text(encoding="utf-8").splitlines()
     subset.write_text("\n".join(lines[:6] + lines[-3:]) + "\n", encoding="utf-8")  # answerable and out of domain
-    result = subprocess.run(
-        [sys.executable, str(Path(__file__).parents[1] / "scripts" / "evaluate.py"), "--questions", str(subset), "--json", str(out)],
-        capture_output=True, text=True, env=subprocess_env(spasmqa_home), timeout=600,
+    result = run_command(
+        [sys.executable, str(REPO / "scripts" / "evaluate.py"), "--questions", str(subset), "--json", str(out)], spasmqa_home
     )
     assert result.returncode == 0, result.stderr
     assert "headline metrics with bootstrap 95% intervals" in result.stdout

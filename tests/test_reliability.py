@@ -23,7 +23,7 @@ from spasmqa.embedding import Embedder, OnnxQueryEncoder
 from spasmqa.errors import IndexWriteError, QueryError, StaleIndexError
 from spasmqa.evaluation import load_questions
 from spasmqa.store.manifest import MANIFEST_FILE
-from tests.conftest import REPO, subprocess_env
+from tests.conftest import REPO, python_code, run_command, spasmqa_command, subprocess_env
 
 # --- input ------------------------------------------------------------------------------------------
 
@@ -190,10 +190,7 @@ def versioned_corpora(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def crashing_build(corpus: Path, target: Path, crash_at: int, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", CRASHING_BUILD, str(corpus), str(target), str(crash_at)],
-        env=subprocess_env(home), capture_output=True, text=True, timeout=600,
-    )
+    return run_command([*python_code(CRASHING_BUILD), str(corpus), str(target), str(crash_at)], home)
 
 
 def test_a_crash_at_any_step_of_writing_or_swapping_leaves_an_index(index: spasmqa.Index, spasmqa_home: Path, tmp_path: Path) -> None:
@@ -320,7 +317,7 @@ def test_asking_writes_nothing_to_the_package_or_corpus(tmp_path: Path) -> None:
     package = Path(spasmqa.__file__).parent
     before = (tree_state(package), tree_state(bundled_corpus_dir()))
     code = "import spasmqa; spasmqa.ask('night cramps'); spasmqa.documents()"
-    result = subprocess.run([sys.executable, "-c", code], env=subprocess_env(tmp_path / "home"), capture_output=True, text=True, timeout=600)
+    result = run_command(python_code(code), tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert (tree_state(package), tree_state(bundled_corpus_dir())) == before
     assert (tmp_path / "home" / "indexes" / "default" / MANIFEST_FILE).is_file()
@@ -343,8 +340,7 @@ def test_no_pickle_eval_or_exec_in_the_library() -> None:
 
 def test_cli_usage_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
     for args in (["ask", "cramps", "-k", "many"], ["ask"], ["nonsense"], ["ask", "cramps", "--mode", "fuzzy"]):
-        result = subprocess.run([sys.executable, "-m", "spasmqa", *args], capture_output=True, text=True,
-                                env=subprocess_env(tmp_path), timeout=120)
+        result = run_command(spasmqa_command(*args), tmp_path, timeout=120)
         assert result.returncode == 1, args
         assert result.stderr.startswith("spasmqa: error: ") and result.stderr.count("\n") == 1, result.stderr
 

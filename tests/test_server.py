@@ -20,7 +20,7 @@ import pytest
 import spasmqa
 from spasmqa import errors
 from spasmqa.results import Highlight, Passage, SourceSpan
-from tests.conftest import REPO, free_port, serving, subprocess_env
+from tests.conftest import REPO, free_port, run_command, serving, spasmqa_command, subprocess_env
 
 httpx = pytest.importorskip("httpx", reason="the server tests need `pip install 'spasmqa[serve]' httpx`")
 pytest.importorskip("fastapi", reason="the server tests need `pip install 'spasmqa[serve]'`")
@@ -435,9 +435,6 @@ def test_spasmqa_serve_warms_the_index_before_it_opens_the_port(index: spasmqa.I
 def test_spasmqa_serve_on_a_taken_port_says_so_before_loading(spasmqa_home: Path, index: spasmqa.Index) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "spasmqa", "serve", "--index", str(index.path), "--port", str(port)],
-            capture_output=True, text=True, env=subprocess_env(spasmqa_home), cwd=REPO, timeout=120,
-        )
+        done = run_command(spasmqa_command("serve", "--index", str(index.path), "--port", str(port)), spasmqa_home, timeout=120)
     assert done.returncode == 1
     assert f"127.0.0.1:{port}" in done.stderr and "--port" in done.stderr and "loaded" not in done.stderr
