@@ -144,7 +144,7 @@ class Index:
         rerank: bool = True,
         settings: RetrievalSettings | None = None,
     ) -> list[Answer]:
-        """``ask()`` for many questions at once: each model called once for all (in memory-bounded runs), the same answers.
+        """``ask()`` for many questions at once, the same answers: each model sees them all together (in bounded runs).
 
         Example:
             >>> [a.answerable for a in index.ask_many(["night cramps", "eyelid twitch"], k=3)]

@@ -273,9 +273,9 @@ class OnnxQueryEncoder:
 
         width = max(len(e.ids) for e in encodings)
         ids, mask, types = (np.zeros((len(encodings), width), dtype=np.int64) for _ in range(3))
-        for row, encoding in enumerate(encodings):  # padding is 0 and masked out, as the tokenizer's own
+        for row, encoding in enumerate(encodings):  # padded with 0, masked out (as the tokenizer pads)
             length = len(encoding.ids)
-            ids[row, :length], mask[row, :length], types[row, :length] = encoding.ids, 1, encoding.type_ids
+            ids[row, :length], mask[row, :length], types[row, :length] = encoding.ids, encoding.attention_mask, encoding.type_ids
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
         pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         vectors: NDArray[np.float32] = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
