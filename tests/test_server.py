@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ import pytest
 
 import spasmqa
 from spasmqa import errors
+from spasmqa.reranking import Reranker
 from spasmqa.results import Highlight, Passage, SourceSpan
 from tests.conftest import REPO, free_port, run_command, serving, spasmqa_command, subprocess_env
 
@@ -185,16 +187,19 @@ def test_an_index_whose_documents_are_gone_is_503(index: spasmqa.Index) -> None:
 
 
 class StoreThatGoesDown:
-    """The session's store, until ``down`` is set: then every search fails as an unreachable Milvus server's does."""
+    """The session's store, until ``down`` is set: then every search fails as an unreachable Milvus server's does;
+    with ``delay`` every search first waits that many seconds, as a server's that hangs."""
 
     def __init__(self, stored: object) -> None:
         self._stored = stored
         self.down = False
+        self.delay = 0.0
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._stored, name)
 
     def search(self, *args: object) -> object:
+        time.sleep(self.delay)
         if self.down:
             raise errors.StoreUnavailableError("the Milvus server at http://127.0.0.1:1 is not answering; start it")
         return self._stored.search(*args)  # type: ignore[attr-defined]
@@ -210,6 +215,50 @@ def test_a_store_that_goes_away_makes_health_not_ready_and_questions_503(index: 
     assert health.status_code == 503
     assert health.json()["ready"] is False and "StoreUnavailableError" in health.json()["problem"]
     assert asked.status_code == 503 and error_of(asked)["type"] == "StoreUnavailableError"
+
+
+def test_health_is_not_ready_when_the_fast_path_outlasts_the_timeout(index: spasmqa.Index) -> None:
+    store = StoreThatGoesDown(index._stored)
+    slow = spasmqa.Index(store, index.embedder, index.documents(), index.reranker)  # type: ignore[arg-type]
+    app = create_app(slow, ServerSettings(timeout_seconds=0.5))
+    with serving(app) as base:
+        store.delay = 2.0
+        health = httpx.get(f"{base}/health", timeout=60)
+        store.delay = 0.0
+    assert health.status_code == 503
+    assert health.json()["ready"] is False and health.json()["problem"].startswith("AnswerTimeoutError")
+
+
+class HeldReranker(Reranker):
+    """The index's reranker, except that once ``hold`` is set its next call waits until ``release`` is set."""
+
+    def __init__(self, reranker: Reranker) -> None:
+        self._reranker = reranker
+        self.hold, self.holding, self.release = threading.Event(), threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._reranker, name)
+
+    def score(self, pairs: object) -> object:
+        if self.hold.is_set():
+            self.holding.set()
+            self.release.wait(timeout=120)
+        return self._reranker.score(pairs)  # type: ignore[arg-type]
+
+
+def test_health_answers_while_a_question_is_being_answered(index: spasmqa.Index) -> None:
+    reranker = HeldReranker(index.reranker)
+    with serving(create_app(spasmqa.Index(index._stored, index.embedder, index.documents(), reranker))) as base:
+        reranker.hold.set()
+        with ThreadPoolExecutor(1) as pool:
+            asked = pool.submit(httpx.post, f"{base}/ask", json={"question": QUESTIONS[0]}, timeout=120)
+            assert reranker.holding.wait(timeout=60), "the question never reached the reranker"
+            try:  # the question is still being answered: the queue is busy, the server is not dead
+                health = httpx.get(f"{base}/health", timeout=20)
+            finally:
+                reranker.release.set()
+            assert asked.result().status_code == 200
+    assert health.status_code == 200 and health.json()["ready"] is True
 
 
 def test_every_spasmqa_error_maps_to_a_status_of_its_kind() -> None:

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -143,9 +144,17 @@ def create_app(index: Index, settings: Optional[ServerSettings] = None) -> FastA
     @app.get("/health", response_model=Health, summary="What is loaded, and whether it answers",
              responses={503: {"model": Health, "description": "the index does not answer"}})
     async def health() -> JSONResponse:
-        try:  # the fast path end to end: a store that went away (a Milvus server) makes this server not ready
-            await answer(WARM_UP_QUESTION, 1, DEFAULT_MODE, False)
+        # the fast path end to end (a store that went away, a Milvus server, makes this server not ready), on its
+        # own thread: behind the question queue a busy server would look dead to whatever restarts dead ones
+        try:
+            fast_path = run_in_threadpool(index.ask, WARM_UP_QUESTION, k=1, mode=DEFAULT_MODE, rerank=False)
+            await asyncio.wait_for(fast_path, settings.timeout_seconds)
             problem = ""
+        except asyncio.TimeoutError:
+            problem = (
+                f"{AnswerTimeoutError.__name__}: the fast path gave no answer within {settings.timeout_seconds:g} s "
+                "(is the store slow or unreachable?)"
+            )
         except SpasmqaError as exc:
             problem = f"{type(exc).__name__}: {exc}"
         manifest = index.manifest
