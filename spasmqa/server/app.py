@@ -116,14 +116,17 @@ def create_app(index: Index, settings: Optional[ServerSettings] = None) -> FastA
     _add_error_handlers(app)
     ask_request = _ask_request_model(settings)
 
-    async def answer(question: str, k: int, mode: str, rerank: bool) -> Answer:
+    async def within_timeout(answering: Awaitable[Answer]) -> Answer:
         try:
-            return await asyncio.wait_for(batcher.ask(question, k=k, mode=mode, rerank=rerank), settings.timeout_seconds)
+            return await asyncio.wait_for(answering, settings.timeout_seconds)
         except asyncio.TimeoutError:
             raise AnswerTimeoutError(
                 f"no answer within {settings.timeout_seconds:g} s (the server is busy or slow); try again, or start "
                 "the server with a larger --timeout"
             ) from None
+
+    async def answer(question: str, k: int, mode: str, rerank: bool) -> Answer:
+        return await within_timeout(batcher.ask(question, k=k, mode=mode, rerank=rerank))
 
     @app.post("/ask", response_model=Answer, summary="The passages that answer a question, best first")
     async def ask(request: ask_request) -> dict[str, Any]:  # type: ignore[valid-type]
@@ -147,14 +150,8 @@ def create_app(index: Index, settings: Optional[ServerSettings] = None) -> FastA
         # the fast path end to end (a store that went away, a Milvus server, makes this server not ready), on its
         # own thread: behind the question queue a busy server would look dead to whatever restarts dead ones
         try:
-            fast_path = run_in_threadpool(index.ask, WARM_UP_QUESTION, k=1, mode=DEFAULT_MODE, rerank=False)
-            await asyncio.wait_for(fast_path, settings.timeout_seconds)
+            await within_timeout(run_in_threadpool(index.ask, WARM_UP_QUESTION, k=1, mode=DEFAULT_MODE, rerank=False))
             problem = ""
-        except asyncio.TimeoutError:
-            problem = (
-                f"{AnswerTimeoutError.__name__}: the fast path gave no answer within {settings.timeout_seconds:g} s "
-                "(is the store slow or unreachable?)"
-            )
         except SpasmqaError as exc:
             problem = f"{type(exc).__name__}: {exc}"
         manifest = index.manifest
